@@ -1,0 +1,40 @@
+# quant-platform: every target creates the virtual environment when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WAREHOUSE_DIR ?= $(CURDIR)/warehouse
+export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster
+PYTEST_ARGS ?=
+
+.PHONY: venv run test dev bench backtest clean-warehouse
+
+# uv resolves and installs the whole stack in ~30 s; it is bootstrapped with pip into the venv.
+# /opt/wheels (when present) holds the machine's CPU build of torch==2.13.0.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip install --python $(PY) $(if $(wildcard /opt/wheels),--find-links /opt/wheels) -e ".[dev]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: venv $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m quant_assets.run_daily
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+dev: venv $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: venv
+	@set -e; for script in benchmarks/bench_*.py; do echo "=== $$script"; $(PY) $$script; done
+
+clean-warehouse:
+	rm -rf $(WAREHOUSE_DIR)/quant.duckdb $(WAREHOUSE_DIR)/.dagster

@@ -1,0 +1,119 @@
+"""The `market` group: universe, prices and point-in-time fundamentals, one table each."""
+
+
+from datetime import date
+
+import polars as pl
+from dagster import AssetExecutionContext, Output, asset
+
+from quant_assets.checks import check_specs, to_check_results
+from quant_assets.partitions import partition_dates, single_run, trading_day_partitions
+from quant_lib.data.calendar import shift_trading_days, trading_days
+from quant_lib.data.cleaning import clean_ohlcv
+from quant_lib.data.pit import fundamentals_snapshot
+from quant_lib.data.quality import fundamentals_checks, price_checks
+from quant_lib.data.universe import universe_membership
+from quant_resources.market_data import MarketDataResource
+from quant_resources.warehouse import WAREHOUSE_POOL
+
+DAILY = dict(
+    partitions_def=trading_day_partitions,
+    backfill_policy=single_run,
+    pool=WAREHOUSE_POOL,
+    io_manager_key="warehouse_io_manager",
+    group_name="market",
+)
+SPIKE_CONTEXT_DAYS = 5
+
+
+@asset(
+    **DAILY,
+    kinds={"duckdb", "polars"},
+    description="Securities master as of each trading day: listed members with sector and asset class.",
+)
+def universe(context: AssetExecutionContext, market_data: MarketDataResource) -> Output[pl.DataFrame]:
+    first, last = partition_dates(context)
+    provider = market_data.get_provider()
+    membership = universe_membership(provider.universe(), trading_days(first, last))
+    context.log.info(f"universe {first}..{last}: {membership.height} member-days from {provider.name}")
+    return Output(
+        membership,
+        metadata={
+            "provider": provider.name,
+            "tickers": membership.get_column("ticker").n_unique(),
+            "trading_days": membership.get_column("date").n_unique(),
+        },
+    )
+
+
+@asset(
+    **DAILY,
+    deps=[universe],
+    kinds={"duckdb", "polars"},
+    check_specs=check_specs(
+        "prices",
+        [
+            ("schema", "Cleaned prices match PricesSchema.", True),
+            ("ohlc_logic", "low <= open, close <= high; prices > 0.", True),
+            ("universe_coverage", "At least 90% of active members have a price each trading day.", True),
+            ("no_future_dates", "The provider sent nothing dated after today.", True),
+            ("drop_rate", "Cleaning dropped at most 10% of the rows.", True),
+        ],
+    ),
+    description="Daily OHLCV + adj_close for every ticker and the benchmark, cleaned per the data policy.",
+)
+def prices(context: AssetExecutionContext, market_data: MarketDataResource):
+    first, last = partition_dates(context)
+    provider = market_data.get_provider()
+    days = trading_days(first, last)
+    raw = provider.prices(shift_trading_days(first, -SPIKE_CONTEXT_DAYS), last)
+    mode = "daily" if len(days) <= 1 else "backfill"
+    cleaned, report = clean_ohlcv(raw, context=mode)
+    in_range = cleaned.filter(pl.col("date").is_between(first, last))
+    context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
+    yield Output(
+        in_range,
+        metadata={
+            "provider": provider.name,
+            "tickers": in_range.get_column("ticker").n_unique(),
+            "first_date": str(first),
+            "last_date": str(last),
+            **report.to_metadata(),
+        },
+    )
+    membership = universe_membership(provider.universe(), days)
+    yield from to_check_results(
+        price_checks(in_range, membership, raw, report.drop_rate, today=date.today())
+    )
+
+
+@asset(
+    **DAILY,
+    deps=[universe],
+    kinds={"duckdb", "polars"},
+    check_specs=check_specs(
+        "fundamentals",
+        [
+            ("schema", "One row per (date, ticker) in the snapshot layout.", True),
+            ("point_in_time", "No fact with available_at after the snapshot date.", True),
+            ("drop_rate", "At most 10% of the facts were dropped (unknown metrics).", True),
+            ("coverage", "Most active equities have a quarterly report (warns only).", False),
+        ],
+    ),
+    description="Point-in-time fundamentals as of each day: the latest fact per ticker and metric with available_at <= date.",
+)
+def fundamentals(context: AssetExecutionContext, market_data: MarketDataResource):
+    first, last = partition_dates(context)
+    provider = market_data.get_provider()
+    days = trading_days(first, last)
+    membership = universe_membership(provider.universe(), days)
+    facts = provider.fundamentals(last)
+    result = fundamentals_snapshot(facts, days)
+    snapshot = result.frame.join(membership.select("date", "ticker"), on=["date", "ticker"], how="semi")
+    unknown_rows = result.unknown_metric_rows
+    context.log.info(f"fundamentals {first}..{last}: {facts.height} facts -> {snapshot.height} snapshot rows")
+    yield Output(
+        snapshot,
+        metadata={"provider": provider.name, "facts_read": facts.height, "unknown_metric_rows_dropped": unknown_rows},
+    )
+    yield from to_check_results(fundamentals_checks(snapshot, membership, unknown_rows, facts.height))

@@ -1,0 +1,179 @@
+"""Data-quality checks of the `market` group, as plain outcomes (the assets turn them into
+Dagster asset-check results). Each failing outcome names the offending rows and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandera.polars as pa
+import polars as pl
+
+from quant_lib.data.schemas import FUNDAMENTAL_SNAPSHOT_COLUMNS, PricesSchema
+from quant_lib.data.universe import coverage_by_date, missing_members
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Result of one data-quality check; `blocking` failures stop downstream assets."""
+
+    name: str
+    passed: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    blocking: bool = True
+
+
+def _rows_markdown(frame: pl.DataFrame, limit: int = 10) -> str:
+    if frame.is_empty():
+        return "(none)"
+    head = frame.head(limit)
+    header = "| " + " | ".join(head.columns) + " |\n|" + "---|" * head.width + "\n"
+    body = "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in head.iter_rows())
+    more = f"\n\n... and {frame.height - limit} more" if frame.height > limit else ""
+    return header + body + more
+
+
+def price_checks(
+    prices: pl.DataFrame,
+    membership: pl.DataFrame,
+    raw_prices: pl.DataFrame,
+    drop_rate: float,
+    today: date,
+    min_coverage: float = 0.9,
+    max_drop_rate: float = 0.10,
+) -> list[CheckOutcome]:
+    """Blocking checks on cleaned prices: schema, OHLC logic, universe coverage, no future
+    dates (in what the provider sent), drop rate. Dates on which no member has a price are
+    reported as market holidays rather than coverage failures."""
+    outcomes: list[CheckOutcome] = []
+
+    try:
+        PricesSchema.validate(prices, lazy=True)
+        outcomes.append(CheckOutcome("schema", True, "prices match PricesSchema"))
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as err:
+        outcomes.append(CheckOutcome("schema", False, f"prices fail PricesSchema: {str(err)[:2000]}"))
+
+    bad_ohlc = prices.filter(
+        (pl.col("low") > pl.min_horizontal("open", "close"))
+        | (pl.col("high") < pl.max_horizontal("open", "close"))
+        | (pl.min_horizontal("open", "high", "low", "close") <= 0)
+    )
+    outcomes.append(
+        CheckOutcome(
+            "ohlc_logic",
+            bad_ohlc.is_empty(),
+            "low <= open, close <= high and all prices > 0"
+            if bad_ohlc.is_empty()
+            else f"{bad_ohlc.height} rows violate OHLC logic",
+            {"violations": bad_ohlc.height, "rows": _rows_markdown(bad_ohlc.select("date", "ticker", "open", "high", "low", "close"))},
+        )
+    )
+
+    coverage = coverage_by_date(prices, membership)
+    trading = coverage.filter(~pl.col("market_closed"))
+    holidays = coverage.filter(pl.col("market_closed")).get_column("date").to_list()
+    worst = trading.sort("coverage").head(1)
+    min_cov = float(worst["coverage"][0]) if worst.height else 1.0
+    low_days = trading.filter(pl.col("coverage") < min_coverage)
+    outcomes.append(
+        CheckOutcome(
+            "universe_coverage",
+            low_days.is_empty(),
+            f"minimum daily coverage {min_cov:.1%} (threshold {min_coverage:.0%})"
+            + (f"; {low_days.height} days below" if low_days.height else ""),
+            {
+                "min_coverage": min_cov,
+                "days_below_threshold": _rows_markdown(low_days),
+                "market_holidays": len(holidays),
+                "missing_examples": _rows_markdown(missing_members(prices, membership)) if low_days.height else "(none)",
+            },
+        )
+    )
+
+    future = raw_prices.filter(pl.col("date") > today)
+    outcomes.append(
+        CheckOutcome(
+            "no_future_dates",
+            future.is_empty(),
+            f"no price dated after {today}" if future.is_empty() else f"provider sent {future.height} rows dated after {today}",
+            {"future_rows": future.height, "rows": _rows_markdown(future.select("date", "ticker", "close"))},
+        )
+    )
+
+    outcomes.append(
+        CheckOutcome(
+            "drop_rate",
+            drop_rate <= max_drop_rate,
+            f"cleaning dropped {drop_rate:.2%} of rows (limit {max_drop_rate:.0%})",
+            {"drop_rate": drop_rate, "limit": max_drop_rate},
+        )
+    )
+    return outcomes
+
+
+def fundamentals_checks(
+    snapshot: pl.DataFrame,
+    membership: pl.DataFrame,
+    unknown_metric_rows: int,
+    total_fact_rows: int,
+    max_drop_rate: float = 0.10,
+    min_coverage: float = 0.5,
+) -> list[CheckOutcome]:
+    """Checks on the point-in-time fundamentals snapshot: schema and point in time block;
+    coverage only warns (the files provider may carry no fundamentals)."""
+    outcomes: list[CheckOutcome] = []
+    missing = [c for c in FUNDAMENTAL_SNAPSHOT_COLUMNS if c not in snapshot.columns]
+    wrong = [
+        f"{c}: {snapshot.schema[c]} != {t}"
+        for c, t in FUNDAMENTAL_SNAPSHOT_COLUMNS.items()
+        if c in snapshot.columns and snapshot.schema[c] != t
+    ]
+    duplicated = snapshot.select("date", "ticker").is_duplicated().sum() if not missing else 0
+    ok = not missing and not wrong and duplicated == 0
+    outcomes.append(
+        CheckOutcome(
+            "schema",
+            ok,
+            "snapshot matches the fundamentals layout" if ok else f"missing {missing}; wrong types {wrong}; {duplicated} duplicate (date, ticker)",
+        )
+    )
+    if missing:
+        return outcomes
+
+    look_ahead = snapshot.filter((pl.col("report_date") > pl.col("date")) | (pl.col("period_end") > pl.col("date")))
+    outcomes.append(
+        CheckOutcome(
+            "point_in_time",
+            look_ahead.is_empty(),
+            "every fact was known at the snapshot date" if look_ahead.is_empty() else f"{look_ahead.height} rows use facts not yet known",
+            {"rows": _rows_markdown(look_ahead.select("date", "ticker", "period_end", "report_date"))},
+        )
+    )
+
+    drop_rate = unknown_metric_rows / total_fact_rows if total_fact_rows else 0.0
+    outcomes.append(
+        CheckOutcome(
+            "drop_rate",
+            drop_rate <= max_drop_rate,
+            f"{unknown_metric_rows} of {total_fact_rows} facts had unknown metrics and were dropped ({drop_rate:.2%})",
+            {"dropped_rows": unknown_metric_rows, "drop_rate": drop_rate},
+        )
+    )
+
+    members = membership.filter(~pl.col("is_benchmark")).select("date", "ticker")
+    with_data = snapshot.filter(pl.col("report_date").is_not_null()).select("date", "ticker")
+    covered = members.join(with_data, on=["date", "ticker"], how="semi").height
+    coverage = covered / members.height if members.height else 1.0
+    outcomes.append(
+        CheckOutcome(
+            "coverage",
+            coverage >= min_coverage,
+            f"{coverage:.1%} of active equities have a quarterly report (threshold {min_coverage:.0%})",
+            {"coverage": coverage},
+            blocking=False,
+        )
+    )
+    return outcomes

@@ -1,0 +1,957 @@
+"""Embedded simulated equity market: the default offline data source and the test bed.
+
+`simulate_market(config, end)` returns a universe, daily OHLCV prices, point-in-time fundamental
+facts and the ground truth that generated them. The generator always simulates the fixed horizon
+`config.start .. config.horizon_end` and then slices, so the data for a date never changes with
+`end`; within the horizon, a quantity for day t is built only from random draws and states up to
+t, and a fact only from information up to its `available_at` (except `consensus_eps`, which is a
+noisy forecast of the coming EPS by design). Same config -> same bytes.
+The full-horizon simulation is cached per config (`functools.lru_cache`).
+
+Model (defaults of `SimulationConfig` in brackets; returns are daily log returns)
+---------------------------------------------------------------------------------
+Calendar: weekdays only (`quant_lib.data.calendar`, no holidays), [2005-01-03 .. 2035-12-31],
+8,085 days. Every random component has its own stream spawned from `np.random.SeedSequence(seed)`.
+
+Regime: a 2-state Markov chain s_t (0 = calm bull, 1 = volatile bear), sampled as alternating
+geometric sojourns with expected durations [300] and [80] trading days (transition
+probabilities 1/300 and 1/80; stationary bear share ~21%); the first state is drawn from the
+stationary law.
+
+Market factor: m_t = mu[s_t] + sigma[s_t] * exp(h_t - v_h) * z_t with mu = [+0.0007, -0.0018]
+(~ +18% / -45% a year; ~ +4.4% a year on average), sigma = [0.008, 0.018] (~13% / 29% a year,
+bear/bull = 2.25), h_t a log-volatility AR(1) (persistence [0.97], stationary sd [0.25];
+exp(h - v_h) has unit mean square) for volatility clustering within a regime, and z_t a
+standardized Student-t (df [5], unit variance) for fat tails.
+
+Sectors: [11] GICS-named sectors; sector factors f_k,t = sector_vol * sqrt(sigma[s_t] /
+sigma[0]) * (L z)_k with equicorrelation [0.3] between sectors (L its Cholesky factor),
+sector_vol [0.006] (~9.5% a year in the bull state), Student-t(5) innovations. A ticker loads
+on its sector with gamma_i ~ U(0.6, 1.4).
+
+Tickers: [100] constituents named "AAA", "AAB", ... (skipping the benchmark symbol) with a
+name like "Aab Technologies Corp"; sectors assigned round-robin then shuffled. True market betas
+beta_i = clip(sector mean beta (Utilities 0.60 .. Information Technology 1.25) + N(0, [0.18]),
+0.45, 1.70): mean ~1, cross-sectional sd ~0.25.
+
+Returns: g_i,t = alpha_i,t + beta_i m_t + gamma_i f_sector(i),t + idio_i,t eps_i,t + jump_i,t
+(daily log total return). eps is a standardized Student-t(df [5]); idio_i,t = base_i * cp_i,t *
+regime multiplier ([1.0] bull, [1.3] bear) * exp(x_i,t - v_x) with base_i = [0.011] *
+exp(N(0, 0.3)) (~17% a year), x_i,t a per-ticker log-volatility AR(1) (persistence [0.98],
+stationary sd [0.3]; vectorized across tickers with `scipy.signal.lfilter`). Realized with the
+defaults: stock vol ~31% a year, excess kurtosis of daily returns ~9, benchmark vol ~14% (bull)
+and ~31% (bear) a year.
+
+Change points: [20%] of tickers get one idiosyncratic volatility change point at a random day
+at least 252 days inside their listed life, by a factor f ~ U(2, 3) up (70%) or down (30%),
+centred on the ticker's base vol (before = base / sqrt(f), after = base * sqrt(f)).
+`truth.change_points`: ticker, date (first day at the new level), vol_before, vol_after (daily
+idiosyncratic vol before the log-vol, regime and fat-tail noise).
+
+Planted premia: alpha_i,t = sum_k premium_k * c_k,i,t-1 uses characteristics at t-1 only
+(`truth.characteristics.alpha`). Characteristics are generated in cross-sectional z units
+(stationary, unit variance), so a premium is the daily expected return per 1 z:
+- momentum [0.0003/day]: `momentum_drift`, a latent AR(1) (half-life [750] trading days), so past
+  12-1 month returns carry its accumulated drift and predict returns;
+- low_beta [0.00012/day]: `low_beta` = -(beta - mean beta) / sd beta over the constituents
+  (betting against beta: alpha falls by ~0.0005/day per unit of beta, more than the average
+  market premium, so the security market line is flat to inverted);
+- quality [0.00015/day]: `quality` = sqrt(0.6) q0_i + sqrt(0.4) AR(1) (half-life [500] days), the
+  latent behind margins, asset turnover, leverage, accruals, special charges, buybacks, payout;
+- pead [0.0006/day per surprise sd]: `pead_drift` = sum over reports of e * exp(-age / [20]),
+  e the report's standardized earnings surprise (Student-t(5)) and age the trading days since
+  it (0 on the report day, so the drift starts the next day; ~1.2% cumulative drift per
+  surprise sd, 95% of it within 60 days);
+- sentiment [0.00025/day]: `sentiment_latent`, a latent AR(1) (half-life [10] days) whose
+  innovations correlate 0.3 with the same day's idiosyncratic shock.
+The report day carries the announcement reaction jump = [2.5] * idio_i,t * e (in the overnight
+gap). Mean daily rank IC vs next-20-day beta-neutral returns (defaults, 2005-2035): latent
+momentum 0.085, low_beta 0.029, quality 0.038, pead 0.040, sentiment 0.034; what a researcher
+can build from the data: 12-1 momentum 0.021, -rolling 252-day beta 0.027, ROE 0.030, latest
+earnings_surprise (<= 30 days old) 0.046, news_sentiment 0.024 (t-stats 3.5 to 7.6).
+
+Survivorship: [15%] of tickers list after the start (uniformly between day 126 and 3 years before
+the horizon end; IPO price 40 * exp(N(0, 0.5))) and [15%] delist (chosen with weights
+exp(-0.7 q0), so delisted names skew to low quality; at least 2 years after listing). Prices,
+characteristics, news and facts exist only while listed; `delisted_date` is the last trading day.
+
+Prices: close = P0_i * G_i,t * K_i,t, where G = exp(cumulative g since the listing day) is the
+total-return index and K the product of (1 - dividend per share / pre-dividend close) over past
+ex-dividend days (ex-date = 10 trading days after the report that declared it). `adj_close` =
+P0_i * G_i,t is a *forward-adjusted* total-return index equal to close on the first day, so past
+values never change when later dividends arrive (a back-adjusted series would). Overnight gap =
+0.25 * (g - jump) + 0.2 * sigma_i,t * N(0, 1) + jump + log dividend drop; open = close_{t-1} *
+exp(gap); high = max(open, close) * (1 + 0.5 sigma E1), low = min(open, close) / (1 + 0.5 sigma
+E2), E exponential(1) and sigma_i,t the ticker's total daily vol: a valid bar, every price > 0.
+Volume (shares) = shares0_i * turnover_i (0.4% * exp(N(0, 0.4))) * (1 + 1.5 |shock| / sigma_i,t)
+* exp(liquidity + 0.3 * bear), liquidity an AR(1) (persistence 0.9, sd 0.4), rounded to whole
+shares: log-normal and rising with |return|.
+
+Benchmark [SPY]: an equal-weighted, daily rebalanced index of the constituents listed on the
+previous and current day: r_t = mean_i(exp(g_i,t) - 1) + N(0, [0.0002]) tracking noise, level
+100 on the first day, modelled as an accumulating (total-return) fund, so close == adj_close.
+Its universe row has is_benchmark=True, sector "Benchmark", asset_class "etf".
+
+Fundamentals (facts, one row per ticker, metric, available_at): calendar quarter ends from the
+listing on; `available_at` = period_end + lag, lag = clip(per-ticker U(25, 50) - 5 q0 + N(0, 3),
+20, 58) days rolled forward to a weekday (so 20..60 days). Values are built in units of a
+smoothed market cap (P0 * shares * EMA(G, half-life 126 days) at period_end * K), so valuation
+ratios stay stationary and fundamentals follow prices with a lag (information up to period_end):
+revenue = cap * sector sales-to-cap (0.30..1.00 a year) * exp(N(0, 0.35) - 0.25 q + AR(1) noise)
+* seasonality / 4; gross margin = sector margin + 0.08 q; EBITDA margin = sector margin + 0.06 q
++ N(0, 0.035); assets = 4 revenue / (sector turnover * exp(N(0, 0.2))) * exp(-0.1 q);
+debt/assets = logistic(sector base + N(0, 0.4) - 0.45 q); D&A 3%/yr of assets; interest 4.5%/yr
+of debt; special charges (probability 4% * (1 - 0.5 tanh q) a quarter, 10-40% of revenue); tax
+21% of positive EBT; book equity = assets * (1 - debt ratio - 0.15); operating cash flow = net
+income + D&A + charges + revenue * (0.01 q + noise); shares drift by -0.3% q + N(0, 1%) a
+quarter; dividends = payout * max(net income, 0), ~25% of tickers (skewed to low quality) pay
+none. Defaults give median P/E ~13, P/B ~2, dividend yield ~2.2%, ROE ~14%, ~6% loss quarters.
+Earnings facts at the report: eps_actual = net_income / shares; earnings_surprise =
+(eps_actual - eps_estimate) / close the day before = s_i * e with s_i = 0.003 * exp(N(0, 0.3));
+eps_estimate = the last `consensus_eps` revision before the report.
+Analyst revisions: 1 + Poisson(2.5) `consensus_eps` facts per quarter on distinct random days
+between the previous and this report; the consensus moves linearly (plus noise) from the initial
+forecast to eps_estimate, and the total revision is 0.004 * exp(N(0, 0.3)) * price * (0.5 e +
+sqrt(0.75) N(0, 1)), so revisions are correlated with the coming surprise. Their `period_end`
+equals `available_at` (the revision date), not the upcoming quarter end: the facts schema
+requires available_at >= period_end, which a forecast made before its quarter ends would break.
+`news_sentiment`: every listed day, tanh(0.6 * (sentiment_latent + 0.8 N(0, 1))) in (-1, 1),
+period_end = available_at = the date (corr with the latent ~0.76).
+
+Speed and memory (one core): 100 tickers x 31 years ~0.7 s, 500 tickers ~5 s CPU and ~1.5 GB
+peak; the cache keeps the last 2 configs.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import polars as pl
+from scipy.signal import lfilter
+
+from quant_lib.data.calendar import trading_days_array
+from quant_lib.data.schemas import (
+    FUNDAMENTAL_FACT_COLUMNS,
+    FUNDAMENTAL_METRICS,
+    PRICE_COLUMNS,
+    QUARTERLY_METRICS,
+    UNIVERSE_COLUMNS,
+)
+
+__all__ = [
+    "GroundTruth",
+    "PREMIUM_CHARACTERISTICS",
+    "SECTOR_NAMES",
+    "SimulatedMarket",
+    "SimulationConfig",
+    "simulate_market",
+]
+
+SECTOR_NAMES: tuple[str, ...] = (
+    "Communication Services",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Energy",
+    "Financials",
+    "Health Care",
+    "Industrials",
+    "Information Technology",
+    "Materials",
+    "Real Estate",
+    "Utilities",
+)
+
+# Per sector: name word, mean beta, gross margin, EBITDA margin, asset turnover (revenue/assets a
+# year), sales-to-cap (revenue/market cap a year), debt/assets.
+_SECTOR_PROFILES: tuple[tuple[str, float, float, float, float, float, float], ...] = (
+    ("Media", 1.00, 0.55, 0.30, 0.50, 0.45, 0.30),
+    ("Retail", 1.15, 0.38, 0.14, 1.10, 0.90, 0.25),
+    ("Foods", 0.70, 0.35, 0.17, 1.00, 0.70, 0.25),
+    ("Energy", 1.10, 0.30, 0.22, 0.70, 1.00, 0.25),
+    ("Financial", 1.10, 0.60, 0.35, 0.30, 0.50, 0.45),
+    ("Health", 0.85, 0.58, 0.22, 0.60, 0.50, 0.20),
+    ("Industries", 1.05, 0.32, 0.16, 0.80, 0.70, 0.25),
+    ("Technologies", 1.25, 0.62, 0.28, 0.60, 0.30, 0.15),
+    ("Materials", 1.10, 0.28, 0.18, 0.70, 0.80, 0.25),
+    ("Realty", 0.90, 0.60, 0.55, 0.20, 0.35, 0.45),
+    ("Power", 0.60, 0.40, 0.35, 0.30, 0.60, 0.40),
+)
+_BETA, _GROSS_MARGIN, _EBITDA_MARGIN, _TURNOVER, _SALES_TO_CAP, _DEBT_RATIO = range(6)
+_NAME_SUFFIXES = ("Inc", "Corp", "Holdings", "Group", "Co", "Ltd")
+
+PREMIUM_CHARACTERISTICS: dict[str, str] = {
+    "momentum": "momentum_drift",
+    "low_beta": "low_beta",
+    "quality": "quality",
+    "pead": "pead_drift",
+    "sentiment": "sentiment_latent",
+}
+"""Premium name in `GroundTruth.premia` -> the `GroundTruth.characteristics` column it pays on."""
+
+_CHARACTERISTIC_COLUMNS = ("momentum_drift", "low_beta", "quality", "pead_drift", "sentiment_latent", "beta", "alpha")
+_EX_DIVIDEND_DELAY = 10
+_OTHER_LIABILITIES_RATIO = 0.15
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Knobs of the simulated market; every default is documented in the module docstring."""
+
+    n_tickers: int = 100
+    seed: int = 42
+    start: date = date(2005, 1, 3)
+    horizon_end: date = date(2035, 12, 31)
+    benchmark_ticker: str = "SPY"
+    n_sectors: int = 11
+    # regime and market factor
+    bull_drift: float = 0.0007
+    bear_drift: float = -0.0018
+    bull_vol: float = 0.008
+    bear_vol: float = 0.018
+    bull_expected_duration: float = 300.0
+    bear_expected_duration: float = 80.0
+    market_log_vol_persistence: float = 0.97
+    market_log_vol_sd: float = 0.25
+    # cross-section
+    sector_vol: float = 0.006
+    sector_correlation: float = 0.3
+    beta_dispersion: float = 0.18
+    idio_vol_median: float = 0.011
+    idio_log_vol_persistence: float = 0.98
+    idio_log_vol_sd: float = 0.3
+    bear_idio_vol_multiplier: float = 1.3
+    student_t_df: float = 5.0
+    # planted premia (daily expected return per 1 z of the characteristic)
+    momentum_premium: float = 0.0003
+    low_beta_premium: float = 0.00012
+    quality_premium: float = 0.00015
+    pead_premium: float = 0.0006
+    sentiment_premium: float = 0.00025
+    momentum_half_life: float = 750.0
+    quality_half_life: float = 500.0
+    sentiment_half_life: float = 10.0
+    pead_decay_days: float = 20.0
+    earnings_reaction: float = 2.5
+    # survivorship and change points
+    late_listing_fraction: float = 0.15
+    delisting_fraction: float = 0.15
+    change_point_fraction: float = 0.2
+    benchmark_tracking_vol: float = 0.0002
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.n_tickers, int) or self.n_tickers < 1:
+            problems.append(f"n_tickers must be a positive int, got {self.n_tickers!r}")
+        elif self.n_tickers > 26**3 - 1:
+            problems.append(f"n_tickers must be at most {26**3 - 1} (three-letter symbols), got {self.n_tickers}")
+        if not isinstance(self.n_sectors, int) or self.n_sectors < 1:
+            problems.append(f"n_sectors must be a positive int, got {self.n_sectors!r}")
+        if not isinstance(self.start, date) or not isinstance(self.horizon_end, date):
+            problems.append("start and horizon_end must be datetime.date")
+        elif (self.horizon_end - self.start).days < 5 * 365:
+            problems.append(f"horizon {self.start}..{self.horizon_end} must span at least 5 years")
+        if not self.benchmark_ticker or self.benchmark_ticker != self.benchmark_ticker.upper():
+            problems.append(f"benchmark_ticker must be a non-empty upper-case symbol, got {self.benchmark_ticker!r}")
+        for name in ("late_listing_fraction", "delisting_fraction", "change_point_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("bull_vol", "bear_vol", "sector_vol", "idio_vol_median", "bull_expected_duration",
+                     "bear_expected_duration", "momentum_half_life", "quality_half_life",
+                     "sentiment_half_life", "pead_decay_days"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if not self.student_t_df > 2:
+            problems.append(f"student_t_df must be > 2 (finite variance), got {self.student_t_df}")
+        if not 0.0 <= self.sector_correlation < 1.0:
+            problems.append(f"sector_correlation must be in [0, 1), got {self.sector_correlation}")
+        for name in ("market_log_vol_persistence", "idio_log_vol_persistence"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if problems:
+            raise ValueError("invalid SimulationConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What generated the data, for tests and diagnostics.
+
+    regime: date, state (0 = calm bull, 1 = volatile bear).
+    betas: ticker, beta (loading on the market factor).
+    change_points: ticker, date, vol_before, vol_after (daily idiosyncratic vol).
+    premia: premium name -> daily expected return per 1 unit of its characteristic
+        (`PREMIUM_CHARACTERISTICS` maps names to columns).
+    characteristics: date, ticker, momentum_drift, low_beta, quality, pead_drift,
+        sentiment_latent, beta, alpha (the planted expected return for that date, built from the
+        previous day's characteristics), one row per listed constituent day.
+    regime_params: state_names, drift and vol per state (market factor), transition_matrix,
+        expected_duration_days, stationary_distribution, idio_vol_multiplier.
+    """
+
+    regime: pl.DataFrame
+    betas: pl.DataFrame
+    change_points: pl.DataFrame
+    premia: dict[str, float]
+    characteristics: pl.DataFrame
+    regime_params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimulatedMarket:
+    """Universe, prices, fundamental facts (canonical layouts of `schemas.py`) and the truth."""
+
+    universe: pl.DataFrame
+    prices: pl.DataFrame
+    fundamentals: pl.DataFrame
+    truth: GroundTruth
+
+
+def simulate_market(config: SimulationConfig = SimulationConfig(), end: date | None = None) -> SimulatedMarket:
+    """Simulate the market of `config`; with `end`, cut everything at `end`.
+
+    Deterministic: same config -> same bytes. The horizon `config.start .. config.horizon_end` is
+    always simulated in full (and cached), then sliced: prices, regime and characteristics by
+    date, facts by `available_at`, change points by date; the universe keeps tickers listed by
+    `end` and blanks delisting dates after `end` (not yet known then).
+    """
+    if not isinstance(config, SimulationConfig):
+        raise ValueError(f"config must be a SimulationConfig, got {type(config)!r}")
+    full = _simulate_full(config)
+    if end is None:
+        return full
+    if not isinstance(end, date):
+        raise ValueError(f"end must be a datetime.date, got {type(end)!r}")
+    if end > config.horizon_end:
+        raise ValueError(
+            f"end {end} is after the simulation horizon {config.horizon_end}; raise SimulationConfig.horizon_end"
+        )
+    return _slice_market(full, end)
+
+
+def _slice_market(full: SimulatedMarket, end: date) -> SimulatedMarket:
+    universe = full.universe.filter(pl.col("listed_date") <= end).with_columns(
+        pl.when(pl.col("delisted_date") <= end).then(pl.col("delisted_date")).otherwise(None).alias("delisted_date")
+    )
+    listed = universe.select("ticker")
+    truth = full.truth
+    return SimulatedMarket(
+        universe=universe,
+        prices=full.prices.filter(pl.col("date") <= end),
+        fundamentals=full.fundamentals.filter(pl.col("available_at") <= end),
+        truth=GroundTruth(
+            regime=truth.regime.filter(pl.col("date") <= end),
+            betas=truth.betas.join(listed, on="ticker", how="semi", maintain_order="left"),
+            change_points=truth.change_points.filter(pl.col("date") <= end),
+            premia=dict(truth.premia),
+            characteristics=truth.characteristics.filter(pl.col("date") <= end),
+            regime_params=dict(truth.regime_params),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _half_life_persistence(half_life: float) -> float:
+    return math.exp(-math.log(2.0) / half_life)
+
+
+def _standard_t(rng: np.random.Generator, df: float, size) -> np.ndarray:
+    """Student-t draws scaled to unit variance."""
+    return rng.standard_t(df, size=size) / math.sqrt(df / (df - 2.0))
+
+
+def _ar1(rng: np.random.Generator, phi: float, sd: float, shape: tuple[int, ...], innovations=None) -> np.ndarray:
+    """Stationary AR(1) x_t = phi x_{t-1} + u_t along axis 0 with marginal sd `sd`.
+
+    `innovations` (unit variance) replace the default N(0, 1) draws. Vectorized over the other
+    axes with `scipy.signal.lfilter`; the initial state is drawn from the stationary law.
+    """
+    unit = rng.standard_normal(shape) if innovations is None else innovations
+    u = unit * (sd * math.sqrt(1.0 - phi * phi))
+    x0 = rng.standard_normal(shape[1:]) * sd
+    zi = (phi * x0)[np.newaxis, ...]
+    out, _ = lfilter([1.0], [1.0, -phi], u, axis=0, zi=zi)
+    return out
+
+
+def _ticker_symbols(n: int, exclude: str) -> list[str]:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    symbols = []
+    k = 0
+    while len(symbols) < n:
+        symbol = letters[k // 676] + letters[(k // 26) % 26] + letters[k % 26]
+        if symbol != exclude:
+            symbols.append(symbol)
+        k += 1
+    return symbols
+
+
+def _regime_path(rng: np.random.Generator, n_days: int, leave: np.ndarray, stationary: np.ndarray) -> np.ndarray:
+    """Markov chain path from alternating geometric sojourns (vectorized, no day loop)."""
+    first = int(rng.random() < stationary[1])
+    n_segments = int(2 * n_days * leave.max()) + 16
+    states = (first + np.arange(n_segments)) % 2
+    durations = rng.geometric(leave[states])
+    while durations.sum() < n_days:
+        more_states = (states[-1] + 1 + np.arange(n_segments)) % 2
+        states = np.concatenate([states, more_states])
+        durations = np.concatenate([durations, rng.geometric(leave[more_states])])
+    return np.repeat(states, durations)[:n_days].astype(np.int32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _quarter_ends(start: date, end: date) -> np.ndarray:
+    months = np.arange(np.datetime64(start, "M"), np.datetime64(end, "M") + 1)
+    month_of_year = months.astype(np.int64) % 12
+    quarter_end_months = months[np.isin(month_of_year, (2, 5, 8, 11))]
+    ends = (quarter_end_months + 1).astype("datetime64[D]") - 1
+    return ends[(ends >= np.datetime64(start, "D")) & (ends <= np.datetime64(end, "D"))]
+
+
+def _date_series(name: str, days: np.ndarray) -> pl.Series:
+    return pl.Series(name, days.astype(np.int32)).cast(pl.Date)
+
+
+# --------------------------------------------------------------------------------------------
+# the generator: numpy over (day x ticker) matrices, built in place where it saves memory traffic
+
+_STREAMS = (
+    "regime", "market", "sectors", "tickers", "listing", "change_points", "idio_vol", "idio_shock",
+    "latents", "earnings", "fundamentals", "revisions", "news", "ohlc", "volume", "benchmark",
+)
+
+
+@dataclass
+class _Tickers:
+    symbols: list[str]
+    names: list[str]
+    sector_of: np.ndarray
+    beta: np.ndarray
+    sector_loading: np.ndarray
+    idio_base: np.ndarray
+    quality_static: np.ndarray
+    ipo_price: np.ndarray
+    shares_initial: np.ndarray
+    turnover: np.ndarray
+    listing_idx: np.ndarray
+    last_idx: np.ndarray
+    delisted: np.ndarray
+    cp_tickers: np.ndarray
+    cp_idx: np.ndarray
+    cp_factor: np.ndarray
+
+
+def _sector_table(n_sectors: int) -> tuple[list[str], list[str], np.ndarray]:
+    profiles = [_SECTOR_PROFILES[k % len(_SECTOR_PROFILES)] for k in range(n_sectors)]
+    names = [SECTOR_NAMES[k] if k < len(SECTOR_NAMES) else f"Sector {k + 1}" for k in range(n_sectors)]
+    words = [p[0] for p in profiles]
+    return names, words, np.array([p[1:] for p in profiles])
+
+
+def _draw_tickers(config: SimulationConfig, rng: dict, n_days: int, words: list[str], profile: np.ndarray) -> _Tickers:
+    n = config.n_tickers
+    r_tk = rng["tickers"]
+    symbols = _ticker_symbols(n, config.benchmark_ticker)
+    sector_of = r_tk.permutation(np.arange(n) % config.n_sectors)
+    beta = np.clip(profile[sector_of, _BETA] + r_tk.normal(0.0, config.beta_dispersion, n), 0.45, 1.70)
+    sector_loading = r_tk.uniform(0.6, 1.4, n)
+    idio_base = config.idio_vol_median * np.exp(r_tk.normal(0.0, 0.3, n))
+    quality_static = r_tk.standard_normal(n)
+    ipo_price = 40.0 * np.exp(r_tk.normal(0.0, 0.5, n))
+    shares_initial = np.exp(r_tk.normal(math.log(3e8), 0.8, n))
+    turnover = 0.004 * np.exp(r_tk.normal(0.0, 0.4, n))
+    suffixes = r_tk.integers(0, len(_NAME_SUFFIXES), n)
+    names = [f"{t.capitalize()} {words[s]} {_NAME_SUFFIXES[x]}" for t, s, x in zip(symbols, sector_of, suffixes)]
+
+    r_ls = rng["listing"]
+    listing_idx = np.zeros(n, dtype=np.int64)
+    late = r_ls.random(n) < config.late_listing_fraction
+    listing_idx[late] = r_ls.integers(126, max(n_days - 3 * 252, 127), late.sum())
+    last_idx = np.full(n, n_days - 1, dtype=np.int64)
+    delisted = np.zeros(n, dtype=bool)
+    n_delist = int(round(config.delisting_fraction * n))
+    if n_delist:
+        weights = np.exp(-0.7 * quality_static)
+        chosen = r_ls.choice(n, size=n_delist, replace=False, p=weights / weights.sum())
+        earliest = listing_idx[chosen] + 504
+        draws = r_ls.random(n_delist)
+        ok = earliest < n_days - 1
+        chosen, earliest, draws = chosen[ok], earliest[ok], draws[ok]
+        last_idx[chosen] = earliest + (draws * (n_days - 1 - earliest)).astype(np.int64)
+        delisted[chosen] = True
+
+    r_cp = rng["change_points"]
+    n_cp = int(round(config.change_point_fraction * n))
+    candidates = r_cp.permutation(n)[:n_cp]
+    lo, hi = listing_idx[candidates] + 252, last_idx[candidates] - 252
+    draws, up, size = r_cp.random(n_cp), r_cp.random(n_cp) < 0.7, r_cp.uniform(2.0, 3.0, n_cp)
+    ok = hi > lo
+    cp_tickers = candidates[ok]
+    cp_idx = np.full(n, n_days, dtype=np.int64)
+    cp_factor = np.ones(n)
+    cp_idx[cp_tickers] = lo[ok] + (draws[ok] * (hi[ok] - lo[ok])).astype(np.int64)
+    cp_factor[cp_tickers] = np.where(up[ok], size[ok], 1.0 / size[ok])
+    return _Tickers(symbols, names, sector_of, beta, sector_loading, idio_base, quality_static, ipo_price,
+                    shares_initial, turnover, listing_idx, last_idx, delisted, cp_tickers, cp_idx, cp_factor)
+
+
+@functools.lru_cache(maxsize=2)
+def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
+    streams = np.random.SeedSequence(config.seed).spawn(len(_STREAMS))
+    rng = {name: np.random.default_rng(stream) for name, stream in zip(_STREAMS, streams)}
+    days = trading_days_array(config.start, config.horizon_end)
+    day_int = days.astype(np.int64)
+    n_days, n = len(days), config.n_tickers
+    t_index = np.arange(n_days)
+    df = config.student_t_df
+    col = np.arange(n)[None, :]
+
+    # ---- regime, market factor, sector factors
+    leave = np.array([1.0 / config.bull_expected_duration, 1.0 / config.bear_expected_duration])
+    stationary = np.array([leave[1], leave[0]]) / leave.sum()
+    regime = _regime_path(rng["regime"], n_days, leave, stationary)
+    drift = np.array([config.bull_drift, config.bear_drift])
+    vol = np.array([config.bull_vol, config.bear_vol])
+    market_log_vol = _ar1(rng["market"], config.market_log_vol_persistence, config.market_log_vol_sd, (n_days,))
+    market_vol = vol[regime] * np.exp(market_log_vol - config.market_log_vol_sd**2)
+    market = drift[regime] + market_vol * _standard_t(rng["market"], df, n_days)
+    n_sectors = config.n_sectors
+    sector_names, sector_words, profile = _sector_table(n_sectors)
+    rho = config.sector_correlation
+    sector_corr = np.full((n_sectors, n_sectors), rho) + (1 - rho) * np.eye(n_sectors)
+    sector_vol_t = config.sector_vol * np.sqrt(vol[regime] / vol[0])
+    sector_factors = _standard_t(rng["sectors"], df, (n_days, n_sectors)) @ np.linalg.cholesky(sector_corr).T
+    sector_factors *= sector_vol_t[:, None]
+
+    tk = _draw_tickers(config, rng, n_days, sector_words, profile)
+    beta = tk.beta
+    listed = (t_index[:, None] >= tk.listing_idx[None, :]) & (t_index[:, None] <= tk.last_idx[None, :])
+
+    # ---- idiosyncratic volatility (log-vol AR(1), regime, change points) and shocks
+    idio_vol = _ar1(rng["idio_vol"], config.idio_log_vol_persistence, config.idio_log_vol_sd, (n_days, n))
+    idio_vol -= config.idio_log_vol_sd**2
+    np.exp(idio_vol, out=idio_vol)
+    idio_vol *= tk.idio_base
+    idio_vol *= np.array([1.0, config.bear_idio_vol_multiplier])[regime][:, None]
+    cps = tk.cp_tickers
+    root_factor = np.sqrt(tk.cp_factor[cps])[None, :]
+    idio_vol[:, cps] *= np.where(t_index[:, None] >= tk.cp_idx[cps][None, :], root_factor, 1.0 / root_factor)
+    idio_shock = _standard_t(rng["idio_shock"], df, (n_days, n))
+
+    # ---- latent characteristics
+    r_lt = rng["latents"]
+    momentum = _ar1(r_lt, _half_life_persistence(config.momentum_half_life), 1.0, (n_days, n))
+    quality = _ar1(r_lt, _half_life_persistence(config.quality_half_life), 1.0, (n_days, n))
+    quality *= math.sqrt(0.4)
+    quality += math.sqrt(0.6) * tk.quality_static
+    rho_news = 0.3
+    sentiment_innovation = r_lt.standard_normal((n_days, n))
+    sentiment_innovation *= math.sqrt(1 - rho_news**2)
+    sentiment_innovation += rho_news * idio_shock
+    sentiment_phi = _half_life_persistence(config.sentiment_half_life)
+    sentiment = _ar1(r_lt, sentiment_phi, 1.0, (n_days, n), sentiment_innovation)
+    del sentiment_innovation
+    low_beta = -(beta - beta.mean()) / (beta.std() if beta.std() > 0 else 1.0)
+
+    # ---- earnings calendar, surprises, post-earnings drift
+    r_er = rng["earnings"]
+    quarter_ends = _quarter_ends(config.start, config.horizon_end)
+    n_q = len(quarter_ends)
+    pe_int = quarter_ends.astype(np.int64)
+    pe_idx = np.searchsorted(day_int, pe_int, side="right") - 1
+    base_lag = r_er.uniform(25.0, 50.0, n) - 5.0 * tk.quality_static
+    lag = np.clip(np.round(base_lag[None, :] + r_er.normal(0.0, 3.0, (n_q, n))), 20, 58).astype(np.int64)
+    report_int = np.busday_offset((pe_int[:, None] + lag).astype("datetime64[D]"), 0, roll="forward").astype(np.int64)
+    report_idx = np.searchsorted(day_int, report_int)
+    surprise_z = _standard_t(r_er, df, (n_q, n))
+    valid = (
+        (report_int <= day_int[-1])
+        & (pe_int[:, None] >= day_int[tk.listing_idx][None, :])
+        & (report_idx <= tk.last_idx[None, :])
+    )
+    q_rows, q_cols = np.nonzero(valid)
+    rep_rows = report_idx[q_rows, q_cols]
+    rep_e = surprise_z[q_rows, q_cols]
+    pead = np.zeros((n_days, n))
+    pead[rep_rows, q_cols] = rep_e
+    pead = lfilter([1.0], [1.0, -math.exp(-1.0 / config.pead_decay_days)], pead, axis=0)
+    jump = config.earnings_reaction * idio_vol[rep_rows, q_cols] * rep_e
+
+    # ---- expected returns (characteristics at t-1 only) and log total returns
+    alpha = np.empty((n_days, n))
+    alpha[0] = 0.0
+    np.multiply(momentum[:-1], config.momentum_premium, out=alpha[1:])
+    alpha[1:] += config.quality_premium * quality[:-1]
+    alpha[1:] += config.pead_premium * pead[:-1]
+    alpha[1:] += config.sentiment_premium * sentiment[:-1]
+    alpha[1:] += config.low_beta_premium * low_beta
+    log_return = np.multiply.outer(market, beta)
+    sector_part = sector_factors[:, tk.sector_of]
+    sector_part *= tk.sector_loading
+    log_return += sector_part
+    del sector_part
+    idio_shock *= idio_vol
+    log_return += idio_shock
+    del idio_shock
+    log_return += alpha
+    log_return[rep_rows, q_cols] += jump
+    total_return_index = np.cumsum(log_return, axis=0)
+    total_return_index -= total_return_index[tk.listing_idx, np.arange(n)]
+    np.exp(total_return_index, out=total_return_index)
+
+    # ---- fundamentals in units of smoothed market cap
+    r_fd = rng["fundamentals"]
+    ema_decay = _half_life_persistence(126.0)
+    ema_index, _ = lfilter([1.0 - ema_decay], [1.0, -ema_decay], total_return_index, axis=0,
+                           zi=(ema_decay * total_return_index[0])[None, :])
+    ema_pe = ema_index[pe_idx]
+    del ema_index
+    q_pe = quality[pe_idx]
+    shares = tk.shares_initial * np.exp(np.cumsum(-0.003 * q_pe + r_fd.normal(0.0, 0.01, (n_q, n)), axis=0))
+    sales_noise = _ar1(r_fd, 0.7, 0.05, (n_q, n))
+    season_phase = r_fd.uniform(0, 2 * np.pi, n)
+    seasonality = 1.0 + 0.04 * np.sin(2 * np.pi * (np.arange(n_q) % 4)[:, None] / 4 + season_phase[None, :])
+    sales_to_cap = profile[tk.sector_of, _SALES_TO_CAP] * np.exp(r_fd.normal(0.0, 0.35, n))
+    revenue = sales_to_cap * np.exp(-0.25 * q_pe + sales_noise) * seasonality / 4.0
+    gross_margin = profile[tk.sector_of, _GROSS_MARGIN] + 0.08 * q_pe + r_fd.normal(0.0, 0.015, (n_q, n))
+    gross_margin = np.clip(gross_margin, 0.08, 0.9)
+    ebitda_margin = profile[tk.sector_of, _EBITDA_MARGIN] + 0.06 * q_pe + r_fd.normal(0.0, 0.035, (n_q, n))
+    gross_profit = revenue * gross_margin
+    ebitda = revenue * np.minimum(ebitda_margin, gross_margin - 0.02)
+    asset_turnover = profile[tk.sector_of, _TURNOVER] * np.exp(r_fd.normal(0.0, 0.2, n))
+    total_assets = 4.0 * revenue / asset_turnover * np.exp(-0.1 * q_pe)
+    debt_base = profile[tk.sector_of, _DEBT_RATIO]
+    debt_logit = np.log(debt_base / (1 - debt_base)) + r_fd.normal(0.0, 0.4, n)
+    debt_ratio = _sigmoid(debt_logit - 0.45 * q_pe + r_fd.normal(0.0, 0.05, (n_q, n)))
+    total_debt = total_assets * debt_ratio
+    depreciation = 0.03 / 4.0 * total_assets
+    special_charge = np.where(
+        r_fd.random((n_q, n)) < 0.04 * (1.0 - 0.5 * np.tanh(q_pe)), r_fd.uniform(0.1, 0.4, (n_q, n)), 0.0
+    ) * revenue
+    pre_tax = ebitda - depreciation - 0.045 / 4.0 * total_debt - special_charge
+    net_income = pre_tax - 0.21 * np.maximum(pre_tax, 0.0)
+    accrual_noise = r_fd.standard_normal((n_q, n)) * 0.03 * (1.2 - 0.4 * np.tanh(q_pe))
+    operating_cash_flow = net_income + depreciation + special_charge + revenue * (0.01 * q_pe + accrual_noise)
+    book_equity = total_assets * (1.0 - debt_ratio - _OTHER_LIABILITIES_RATIO)
+    pays = r_fd.random(n) >= 0.5 * _sigmoid(-tk.quality_static)
+    payout = np.where(pays, _sigmoid(-0.6 + 0.5 * tk.quality_static + r_fd.normal(0.0, 0.3, n)), 0.0)
+    dividends = payout * np.maximum(net_income, 0.0)
+
+    # ---- dividends into prices: close = P0 * G * K, adj_close = P0 * G
+    ex_idx = report_idx + _EX_DIVIDEND_DELAY
+    pays_ex = valid & (ex_idx <= tk.last_idx[None, :])
+    dividend_drop = np.where(
+        pays_ex,
+        np.clip(dividends * ema_pe / total_return_index[np.minimum(ex_idx, n_days - 1), col], 0.0, 0.2),
+        0.0,
+    )
+    keep_before = np.exp(np.cumsum(np.log1p(-dividend_drop), axis=0) - np.log1p(-dividend_drop))
+    ex_rows, ex_cols = np.nonzero(pays_ex)
+    ex_day = ex_idx[ex_rows, ex_cols]
+    ex_keep = 1.0 - dividend_drop[ex_rows, ex_cols]
+    adj_close = total_return_index
+    adj_close *= tk.ipo_price
+    del total_return_index
+    close = np.ones((n_days, n))
+    close[ex_day, ex_cols] = ex_keep
+    np.cumprod(close, axis=0, out=close)
+    close *= adj_close
+
+    cap_proxy = tk.ipo_price * shares * ema_pe * keep_before
+    quarterly = {
+        "revenue": revenue, "gross_profit": gross_profit, "ebitda": ebitda, "net_income": net_income,
+        "operating_cash_flow": operating_cash_flow, "total_assets": total_assets, "total_debt": total_debt,
+        "book_equity": book_equity, "dividends": dividends,
+    }
+    quarterly = {k: v * cap_proxy for k, v in quarterly.items()}
+    quarterly["shares_outstanding"] = np.round(shares)
+    eps_actual = quarterly["net_income"] / shares
+    price_before = close[np.clip(report_idx - 1, 0, n_days - 1), col]
+    surprise_scale = 0.003 * np.exp(r_er.normal(0.0, 0.3, n))
+    earnings_surprise = surprise_scale * surprise_z
+    eps_estimate = eps_actual - earnings_surprise * price_before
+
+    # ---- analyst revisions (consensus_eps) between the previous and this report
+    r_rv = rng["revisions"]
+    prev_report = np.vstack([report_idx[:1] - 63, report_idx[:-1]])
+    group_lo = np.maximum(prev_report + 1, tk.listing_idx[None, :])[q_rows, q_cols]
+    group_hi = report_idx[q_rows, q_cols] - 1
+    n_rev = 1 + r_rv.poisson(2.5, len(q_rows))
+    group = np.repeat(np.arange(len(q_rows)), n_rev)
+    position = group_lo[group] + (r_rv.random(len(group)) * (group_hi[group] - group_lo[group] + 1)).astype(np.int64)
+    order = np.lexsort((position, group))
+    position = position[order]
+    group_start = np.concatenate([[0], np.cumsum(n_rev)[:-1]])
+    progress = (np.arange(len(group)) - group_start[group] + 1) / n_rev[group]
+    distinct = np.ones(len(group), dtype=bool)
+    distinct[:-1] = (group[:-1] != group[1:]) | (position[:-1] != position[1:])
+    rev_scale = 0.004 * np.exp(r_rv.normal(0.0, 0.3, n))
+    window_price = close[np.maximum(group_lo - 1, tk.listing_idx[q_cols]), q_cols] * rev_scale[q_cols]
+    total_revision = window_price * (0.5 * rep_e + math.sqrt(0.75) * r_rv.standard_normal(len(q_rows)))
+    path_noise = 0.3 * window_price[group] * r_rv.standard_normal(len(group))
+    consensus = eps_estimate[q_rows, q_cols][group] - (total_revision[group] + path_noise) * (1.0 - progress)
+    rev_cols, rev_pos, rev_val = q_cols[group][distinct], position[distinct], consensus[distinct]
+
+    # ---- OHLC and volume of the constituents
+    r_oh = rng["ohlc"]
+    total_vol = np.multiply.outer(market_vol**2, beta**2)
+    total_vol += np.multiply.outer(sector_vol_t**2, tk.sector_loading**2)
+    idio_vol *= idio_vol
+    total_vol += idio_vol
+    del idio_vol
+    np.sqrt(total_vol, out=total_vol)
+    log_open_to_close = r_oh.standard_normal((n_days, n))  # built up to log(close / open)
+    log_open_to_close *= total_vol
+    log_open_to_close *= -0.2
+    log_open_to_close += 0.75 * log_return
+    log_open_to_close[rep_rows, q_cols] -= 0.75 * jump
+    open_ = np.exp(-log_open_to_close)
+    del log_open_to_close
+    open_ *= close
+    high = np.maximum(open_, close)
+    bar_extension = r_oh.standard_exponential((n_days, n))
+    bar_extension *= total_vol
+    bar_extension *= 0.5
+    bar_extension += 1.0
+    high *= bar_extension
+    low = np.minimum(open_, close)
+    bar_extension = r_oh.standard_exponential((n_days, n))
+    bar_extension *= total_vol
+    bar_extension *= 0.5
+    bar_extension += 1.0
+    low /= bar_extension
+    del bar_extension
+
+    r_vo = rng["volume"]
+    volume = _ar1(r_vo, 0.9, 0.4, (n_days, n))
+    volume += 0.3 * regime[:, None]
+    np.exp(volume, out=volume)
+    abs_shock = log_return - alpha
+    abs_shock -= np.multiply.outer(drift[regime], beta)
+    np.abs(abs_shock, out=abs_shock)
+    abs_shock /= total_vol
+    abs_shock *= 1.5
+    abs_shock += 1.0
+    volume *= abs_shock
+    del abs_shock, total_vol
+    volume *= tk.shares_initial * tk.turnover
+    np.round(volume, out=volume)
+
+    # ---- benchmark: equal-weighted constituents listed yesterday and today
+    r_bm = rng["benchmark"]
+    in_index = listed.copy()
+    in_index[1:] &= listed[:-1]
+    in_index[0] = False
+    simple = np.expm1(log_return)
+    simple[~in_index] = 0.0
+    count = in_index.sum(axis=1)
+    bench_return = simple.sum(axis=1) / np.maximum(count, 1)
+    del simple
+    bench_return += r_bm.normal(0.0, config.benchmark_tracking_vol, n_days) * (count > 0)
+    bench_return[0] = 0.0
+    bench_log = np.log1p(bench_return)
+    bench_close = 100.0 * np.exp(np.cumsum(bench_log))
+    sector_average_var = sector_vol_t**2 * (1 + (n_sectors - 1) * rho) / n_sectors
+    bench_vol = np.sqrt((beta.mean() * market_vol) ** 2 + sector_average_var)
+    bench_open = bench_close * np.exp(0.1 * bench_vol * r_bm.standard_normal(n_days) - 0.8 * bench_log)
+    bench_high = np.maximum(bench_open, bench_close) * (1.0 + 0.4 * bench_vol * r_bm.standard_exponential(n_days))
+    bench_low = np.minimum(bench_open, bench_close) / (1.0 + 0.4 * bench_vol * r_bm.standard_exponential(n_days))
+    bench_volume = 8e7 * (1.0 + 1.5 * np.abs(bench_log) / bench_vol) * np.exp(0.25 * r_bm.standard_normal(n_days))
+    bench_volume = np.round(bench_volume)
+
+    # ---- frames
+    news = sentiment[listed]
+    news += 0.8 * rng["news"].standard_normal(news.shape)
+    news *= 0.6
+    np.tanh(news, out=news)
+    symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
+    bench_pos = int(np.searchsorted(np.array(tk.symbols), config.benchmark_ticker))
+    prices = _prices_frame(
+        day_int, listed, bench_pos, tk.symbols, config.benchmark_ticker,
+        {"open": (open_, bench_open), "high": (high, bench_high), "low": (low, bench_low),
+         "close": (close, bench_close), "adj_close": (adj_close, bench_close), "volume": (volume, bench_volume)},
+    )
+    universe = _universe_frame(config, tk, sector_names, day_int, bench_pos)
+    quarterly_values = {m: quarterly[m][q_rows, q_cols] for m in QUARTERLY_METRICS}
+    quarterly_values["eps_actual"] = eps_actual[q_rows, q_cols]
+    quarterly_values["eps_estimate"] = eps_estimate[q_rows, q_cols]
+    quarterly_values["earnings_surprise"] = earnings_surprise[q_rows, q_cols]
+    fundamentals = _facts_frame(
+        symbols, q_cols, pe_int[q_rows], day_int[rep_rows], quarterly_values,
+        rev_cols, day_int[rev_pos], rev_val, listed, day_int, news,
+    )
+
+    # ---- ground truth
+    characteristics = pl.DataFrame(
+        {
+            "date": _date_series("date", np.broadcast_to(day_int[:, None], listed.shape)[listed]),
+            "ticker": symbols.gather(np.broadcast_to(np.arange(n, dtype=np.int32), listed.shape)[listed]),
+            "momentum_drift": momentum[listed],
+            "low_beta": np.broadcast_to(low_beta, listed.shape)[listed],
+            "quality": quality[listed],
+            "pead_drift": pead[listed],
+            "sentiment_latent": sentiment[listed],
+            "beta": np.broadcast_to(beta, listed.shape)[listed],
+            "alpha": alpha[listed],
+        }
+    )
+    cp_order = cps[np.argsort(tk.cp_idx[cps], kind="stable")]
+    change_points = pl.DataFrame(
+        {
+            "ticker": symbols.gather(cp_order),
+            "date": _date_series("date", day_int[tk.cp_idx[cp_order]]),
+            "vol_before": tk.idio_base[cp_order] / np.sqrt(tk.cp_factor[cp_order]),
+            "vol_after": tk.idio_base[cp_order] * np.sqrt(tk.cp_factor[cp_order]),
+        },
+        schema={"ticker": pl.String, "date": pl.Date, "vol_before": pl.Float64, "vol_after": pl.Float64},
+    )
+    truth = GroundTruth(
+        regime=pl.DataFrame({"date": _date_series("date", day_int), "state": regime.astype(np.int32)}),
+        betas=pl.DataFrame({"ticker": symbols, "beta": beta}),
+        change_points=change_points,
+        premia={
+            "momentum": config.momentum_premium,
+            "low_beta": config.low_beta_premium,
+            "quality": config.quality_premium,
+            "pead": config.pead_premium,
+            "sentiment": config.sentiment_premium,
+        },
+        characteristics=characteristics,
+        regime_params={
+            "state_names": ("calm bull", "volatile bear"),
+            "drift": tuple(float(x) for x in drift),
+            "vol": tuple(float(x) for x in vol),
+            "transition_matrix": ((1.0 - leave[0], leave[0]), (leave[1], 1.0 - leave[1])),
+            "expected_duration_days": (config.bull_expected_duration, config.bear_expected_duration),
+            "stationary_distribution": tuple(float(x) for x in stationary),
+            "idio_vol_multiplier": (1.0, config.bear_idio_vol_multiplier),
+        },
+    )
+    return SimulatedMarket(universe=universe, prices=prices, fundamentals=fundamentals, truth=truth)
+
+
+def _prices_frame(
+    day_int: np.ndarray,
+    listed: np.ndarray,
+    bench_pos: int,
+    symbols: list[str],
+    benchmark: str,
+    columns: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> pl.DataFrame:
+    """Long (date, ticker) rows of the listed constituent cells plus one benchmark row a day.
+
+    Row-major boolean extraction gives (date, ticker) order; each day's benchmark row is slotted
+    in after the constituents whose symbol sorts before it.
+    """
+    n_days, n = listed.shape
+    per_day = listed.sum(axis=1) + 1
+    day_start = np.concatenate([[0], np.cumsum(per_day)[:-1]])
+    bench_rows = day_start + listed[:, :bench_pos].sum(axis=1)
+    is_constituent = np.ones(int(per_day.sum()), dtype=bool)
+    is_constituent[bench_rows] = False
+    ticker_code = np.empty(len(is_constituent), dtype=np.int32)
+    ticker_code[is_constituent] = np.broadcast_to(np.arange(n, dtype=np.int32), listed.shape)[listed]
+    ticker_code[~is_constituent] = n
+    data = {
+        "date": _date_series("date", np.repeat(day_int, per_day)),
+        "ticker": pl.Series("ticker", symbols + [benchmark], dtype=pl.String).gather(ticker_code),
+    }
+    for name, (matrix, bench) in columns.items():
+        values = np.empty(len(is_constituent))
+        values[is_constituent] = matrix[listed]
+        values[~is_constituent] = bench
+        data[name] = values
+    return pl.DataFrame(data, schema=PRICE_COLUMNS)
+
+
+def _universe_frame(
+    config: SimulationConfig, tk: _Tickers, sector_names: list[str], day_int: np.ndarray, bench_pos: int
+) -> pl.DataFrame:
+    n = len(tk.symbols)
+
+    def insert(values: list, bench_value) -> list:
+        return values[:bench_pos] + [bench_value] + values[bench_pos:]
+
+    listed_dates = [int(d) for d in day_int[tk.listing_idx]]
+    delisted_dates = [int(day_int[i]) if d else None for i, d in zip(tk.last_idx, tk.delisted)]
+    return pl.DataFrame(
+        {
+            "ticker": insert(tk.symbols, config.benchmark_ticker),
+            "name": insert(tk.names, f"{config.benchmark_ticker} equal-weighted benchmark (simulated)"),
+            "sector": insert([sector_names[s] for s in tk.sector_of], "Benchmark"),
+            "asset_class": insert(["equity"] * n, "etf"),
+            "listed_date": pl.Series(insert(listed_dates, int(day_int[0])), dtype=pl.Int32).cast(pl.Date),
+            "delisted_date": pl.Series(insert(delisted_dates, None), dtype=pl.Int32).cast(pl.Date),
+            "is_benchmark": insert([False] * n, True),
+        },
+        schema=UNIVERSE_COLUMNS,
+    )
+
+
+def _facts_frame(
+    symbols: pl.Series,
+    report_ticker: np.ndarray,
+    report_period_end: np.ndarray,
+    report_day: np.ndarray,
+    report_values: dict[str, np.ndarray],
+    revision_ticker: np.ndarray,
+    revision_day: np.ndarray,
+    revision_value: np.ndarray,
+    listed: np.ndarray,
+    day_int: np.ndarray,
+    news: np.ndarray,
+) -> pl.DataFrame:
+    """All facts in (available_at, ticker, metric) order, metrics in `FUNDAMENTAL_METRICS` order.
+
+    Reports and revisions (few) are sorted by a composite key and merged into the daily news
+    rows (many, already in (date, ticker) order, and news_sentiment is the last metric).
+    """
+    n_metrics = len(FUNDAMENTAL_METRICS)
+    n = listed.shape[1]
+    code = {m: i for i, m in enumerate(FUNDAMENTAL_METRICS)}
+    report_metrics = [m for m in FUNDAMENTAL_METRICS if m in report_values]
+    n_rep = len(report_ticker)
+    other_ticker = np.concatenate([np.repeat(report_ticker, len(report_metrics)), revision_ticker])
+    other_avail = np.concatenate([np.repeat(report_day, len(report_metrics)), revision_day])
+    other_period = np.concatenate([np.repeat(report_period_end, len(report_metrics)), revision_day])
+    other_metric = np.concatenate([np.tile([code[m] for m in report_metrics], n_rep),
+                                   np.full(len(revision_ticker), code["consensus_eps"])])
+    other_value = np.concatenate([np.stack([report_values[m] for m in report_metrics], axis=1).ravel(), revision_value])
+    other_key = (other_avail * n + other_ticker) * n_metrics + other_metric
+    order = np.argsort(other_key, kind="stable")
+    other_key = other_key[order]
+
+    news_day = np.broadcast_to(day_int[:, None], listed.shape)[listed]
+    news_ticker = np.broadcast_to(np.arange(n, dtype=np.int64), listed.shape)[listed]
+    news_key = (news_day * n + news_ticker) * n_metrics + code["news_sentiment"]
+    other_rows = np.arange(len(other_key)) + np.searchsorted(news_key, other_key)
+    is_news = np.ones(len(other_key) + len(news_key), dtype=bool)
+    is_news[other_rows] = False
+
+    def merged(other: np.ndarray, daily: np.ndarray, dtype) -> np.ndarray:
+        out = np.empty(len(is_news), dtype=dtype)
+        out[other_rows] = other[order]
+        out[is_news] = daily
+        return out
+
+    available = merged(other_avail, news_day, np.int32)
+    return pl.DataFrame(
+        {
+            "ticker": symbols.gather(merged(other_ticker, news_ticker, np.int32)),
+            "period_end": pl.Series(merged(other_period, news_day, np.int32)).cast(pl.Date),
+            "available_at": pl.Series(available).cast(pl.Date),
+            "metric": pl.Series("metric", FUNDAMENTAL_METRICS, dtype=pl.String).gather(
+                merged(other_metric, np.full(len(news_key), code["news_sentiment"]), np.int32)
+            ),
+            "value": merged(other_value, news, np.float64),
+        },
+        schema=FUNDAMENTAL_FACT_COLUMNS,
+    )

@@ -1,0 +1,193 @@
+"""Trade list: target weights versus current holdings, in whole shares (polars, vectorised)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+TRADE_LIST_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "name": pl.String(),
+    "sector": pl.String(),
+    "side": pl.String(),
+    "alpha_score": pl.Float64(),
+    "conviction": pl.String(),
+    "raw_weight": pl.Float64(),
+    "final_weight": pl.Float64(),
+    "current_shares": pl.Int64(),
+    "target_shares": pl.Int64(),
+    "shares": pl.Int64(),
+    "price": pl.Float64(),
+    "value": pl.Float64(),
+    "reason": pl.String(),
+}
+"""Columns of `build_trade_list`: the dashboard trade fields of seed 000 section 5.2 (ticker, name, sector,
+alpha_score, conviction, raw_weight, final_weight, shares, value, reason) plus side, current_shares,
+target_shares and price. `shares` and `value` are unsigned; `side` is "BUY" or "SELL"."""
+
+
+def _require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> pl.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing columns {missing}")
+    duplicated = frame.filter(pl.col("ticker").is_duplicated())
+    if duplicated.height:
+        raise ValueError(f"{name} has duplicate tickers {sorted(set(duplicated['ticker'].to_list()))[:10]}")
+    return frame
+
+
+def conviction_labels(scores: pl.DataFrame, high: float = 0.8, medium: float = 0.5) -> pl.DataFrame:
+    """ticker, alpha_score, conviction: "High" when the score's cross-sectional percentile
+    rank(score) / n is >= `high`, "Medium" when >= `medium`, else "Low" (null scores: null)."""
+    _require(scores, "scores", ("ticker", "score"))
+    score = pl.col("score").cast(pl.Float64).fill_nan(None)
+    percentile = score.rank("average") / score.count()
+    return scores.select(
+        pl.col("ticker"),
+        score.alias("alpha_score"),
+        pl.when(percentile >= high)
+        .then(pl.lit("High"))
+        .when(percentile >= medium)
+        .then(pl.lit("Medium"))
+        .when(score.is_not_null())
+        .then(pl.lit("Low"))
+        .alias("conviction"),
+    )
+
+
+def build_trade_list(
+    targets: pl.DataFrame,
+    holdings: pl.DataFrame,
+    prices: pl.DataFrame,
+    portfolio_value: float,
+    scores: pl.DataFrame | None = None,
+    min_trade_value: float = 100.0,
+    universe: pl.DataFrame | None = None,
+    max_position: float | None = None,
+    max_gross_exposure: float = 1.0,
+) -> pl.DataFrame:
+    """Orders that move `holdings` to `targets`, in whole shares.
+
+    Inputs: `targets` (ticker, weight[, raw_weight]) long-only weights of `portfolio_value` (which
+    includes cash); `holdings` (ticker, shares) whole non-negative shares; `prices` (ticker, price);
+    optional `scores` (ticker, score) for alpha_score / conviction (`conviction_labels`); optional
+    `universe` (ticker, name, sector).
+
+    Rules: final_weight = min(weight, max_position); target_shares = floor(final_weight * value / price)
+    (rounded toward zero, so targets never cost more than their weight); held tickers missing from
+    `targets` are sold entirely. Trades worth less than `min_trade_value` are dropped, except exits.
+    Buys are then scaled down (and floored) so that the positions after trading are worth at most
+    max_gross_exposure * portfolio_value: with the default 1.0, cash (including sale proceeds) is never
+    exceeded. reason: "Exit" (target 0), "Capped at max position" (raw_weight > final_weight),
+    "New position" (nothing held), else "Rebalance".
+    Output: `TRADE_LIST_SCHEMA` columns, sells first, then by value descending.
+    """
+    if not portfolio_value > 0:
+        raise ValueError(f"portfolio_value must be positive, got {portfolio_value}")
+    if min_trade_value < 0:
+        raise ValueError(f"min_trade_value must be non-negative, got {min_trade_value}")
+    _require(targets, "targets", ("ticker", "weight"))
+    _require(holdings, "holdings", ("ticker", "shares"))
+    _require(prices, "prices", ("ticker", "price"))
+
+    target_cols = [pl.col("ticker"), pl.col("weight").cast(pl.Float64)]
+    if "raw_weight" in targets.columns:
+        target_cols.append(pl.col("raw_weight").cast(pl.Float64))
+    else:
+        target_cols.append(pl.col("weight").cast(pl.Float64).alias("raw_weight"))
+    target_frame = targets.select(target_cols)
+    bad_weight = target_frame.filter(pl.col("weight").is_null() | pl.col("weight").is_nan() | (pl.col("weight") < 0))
+    if bad_weight.height:
+        raise ValueError(f"targets has missing or negative weights for {bad_weight['ticker'].to_list()[:10]}")
+
+    held = holdings.select(pl.col("ticker"), pl.col("shares").cast(pl.Float64).alias("_held"))
+    bad_held = held.filter(
+        pl.col("_held").is_null() | (pl.col("_held") < 0) | (pl.col("_held") != pl.col("_held").round(0))
+    )
+    if bad_held.height:
+        raise ValueError(f"holdings must be whole non-negative shares; bad for {bad_held['ticker'].to_list()[:10]}")
+    held = held.filter(pl.col("_held") > 0)
+
+    frame = (
+        pl.concat([target_frame.select("ticker"), held.select("ticker")])
+        .unique(maintain_order=True)
+        .join(target_frame, on="ticker", how="left")
+        .join(held, on="ticker", how="left")
+        .join(prices.select(pl.col("ticker"), pl.col("price").cast(pl.Float64)), on="ticker", how="left")
+        .with_columns(
+            pl.col("weight").fill_null(0.0),
+            pl.col("raw_weight").fill_null(0.0),
+            pl.col("_held").fill_null(0.0).cast(pl.Int64).alias("current_shares"),
+        )
+    )
+    bad_price = frame.filter(pl.col("price").is_null() | pl.col("price").is_nan() | (pl.col("price") <= 0))
+    if bad_price.height:
+        raise ValueError(f"no positive price for {bad_price['ticker'].to_list()[:10]}")
+
+    final_weight = (
+        pl.col("weight") if max_position is None else pl.min_horizontal(pl.col("weight"), pl.lit(max_position))
+    )
+    frame = frame.with_columns(final_weight.alias("final_weight")).with_columns(
+        (pl.col("final_weight") * portfolio_value / pl.col("price") + 1e-9)
+        .floor()
+        .cast(pl.Int64)
+        .alias("target_shares")
+    )
+    trade = pl.col("target_shares") - pl.col("current_shares")
+    is_exit = (pl.col("target_shares") == 0) & (pl.col("current_shares") > 0)
+    held_value = frame.select((pl.col("current_shares") * pl.col("price")).sum()).item()
+    frame = frame.with_columns(trade.alias("_trade")).filter(
+        (pl.col("_trade") != 0)
+        & ((pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit)
+    )
+    signed_value = pl.col("_trade") * pl.col("price")
+    sells = frame.select(pl.when(pl.col("_trade") < 0).then(signed_value).otherwise(0.0).sum()).item()
+    buys = frame.select(pl.when(pl.col("_trade") > 0).then(signed_value).otherwise(0.0).sum()).item()
+    budget = max_gross_exposure * portfolio_value - (held_value + sells)
+    if buys > budget + 1e-6:
+        scale = max(budget, 0.0) / buys
+        frame = frame.with_columns(
+            pl.when(pl.col("_trade") > 0)
+            .then((pl.col("_trade") * scale).floor().cast(pl.Int64))
+            .otherwise(pl.col("_trade"))
+            .alias("_trade")
+        ).filter((pl.col("_trade") != 0) & ((pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit))
+
+    if scores is not None:
+        frame = frame.join(conviction_labels(scores), on="ticker", how="left")
+    else:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("alpha_score"), pl.lit(None, dtype=pl.String).alias("conviction")
+        )
+    if universe is not None:
+        _require(universe, "universe", ("ticker",))
+        info = universe.select(
+            pl.col("ticker"),
+            (pl.col("name") if "name" in universe.columns else pl.lit(None)).cast(pl.String).alias("name"),
+            (pl.col("sector") if "sector" in universe.columns else pl.lit(None)).cast(pl.String).alias("sector"),
+        )
+        frame = frame.join(info, on="ticker", how="left")
+    else:
+        frame = frame.with_columns(
+            pl.lit(None, dtype=pl.String).alias("name"), pl.lit(None, dtype=pl.String).alias("sector")
+        )
+
+    reason = (
+        pl.when((pl.col("current_shares") + pl.col("_trade")) == 0)
+        .then(pl.lit("Exit"))
+        .when(pl.col("raw_weight") > pl.col("final_weight") + 1e-12)
+        .then(pl.lit("Capped at max position"))
+        .when(pl.col("current_shares") == 0)
+        .then(pl.lit("New position"))
+        .otherwise(pl.lit("Rebalance"))
+    )
+    return (
+        frame.with_columns(
+            pl.when(pl.col("_trade") > 0).then(pl.lit("BUY")).otherwise(pl.lit("SELL")).alias("side"),
+            (pl.col("current_shares") + pl.col("_trade")).alias("target_shares"),
+            pl.col("_trade").abs().alias("shares"),
+            (pl.col("_trade").abs() * pl.col("price")).alias("value"),
+            reason.alias("reason"),
+        )
+        .select([pl.col(c).cast(t) for c, t in TRADE_LIST_SCHEMA.items()])
+        .sort(["side", "value"], descending=[True, True])
+    )

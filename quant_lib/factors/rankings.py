@@ -1,0 +1,97 @@
+"""Composite factor rankings with regime-dependent weights (seed sections 4.2.5, 5.2, 6.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from quant_lib.factors._panel import ENGINE, require_columns
+from quant_lib.regime.weights import DynamicFactorWeights
+
+BREAKDOWN_FACTORS: tuple[str, ...] = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
+"""Factor z-scores returned as columns (the GET /quant/rankings response of seed section 5.2)."""
+
+RANKING_COLUMNS: tuple[str, ...] = (
+    "date", "ticker", "score", "rank", "regime", "model_name", *BREAKDOWN_FACTORS, "metadata_json",
+)
+
+
+def compute_rankings(
+    scores: pl.DataFrame,
+    regimes: pl.DataFrame | None,
+    weights: DynamicFactorWeights | Mapping | None = None,
+    model_name: str = "ranking_v3",
+    json_digits: int = 6,
+) -> pl.DataFrame:
+    """Regime-weighted composite score and rank per (date, ticker).
+
+    With f over the `z_<f>` columns of `scores` that are non-null on the row and w the weights of the
+    date's regime (from `regimes` (date, regime); a missing date or unknown label uses "Unknown"):
+    score = sum_f w_f z_f / sum_f w_f (weights renormalized over the available factors). Rows with
+    no available weighted factor have no score and are left out. rank = 1 for the highest score on
+    the date (int32; ties broken by ticker). Columns: date, ticker, score, rank, regime, model_name,
+    vsm, bab, qmj, upside, pead, sentiment (the z-scores, null when absent) and metadata_json
+    ({"regime", "z", "weight", "contribution"} per factor, `json_digits` decimals), sorted by
+    (date, rank).
+    """
+    require_columns(scores, ("date", "ticker"), "scores")
+    table = DynamicFactorWeights.coerce(weights)
+    factors = [c[2:] for c in scores.columns if c.startswith("z_")]
+    if not factors:
+        raise ValueError(f"scores has no z_<factor> columns; has {scores.columns}")
+
+    if regimes is None:
+        regime_frame = pl.DataFrame(schema={"date": pl.Date, "regime": pl.String})
+    else:
+        require_columns(regimes, ("date", "regime"), "regimes")
+        regime_frame = regimes.select(pl.col("date").cast(pl.Date), pl.col("regime").cast(pl.String))
+        dup = regime_frame.filter(pl.col("date").is_duplicated())
+        if dup.height:
+            raise ValueError(f"regimes has several rows per date, e.g. {dup.head(4).rows()}")
+
+    wide = table.to_frame()
+    weight_frame = wide.select(
+        pl.col("regime").alias("_regime_key"),
+        *[(pl.col(f) if f in wide.columns else pl.lit(0.0)).cast(pl.Float64).alias(f"_w_{f}") for f in factors],
+    )
+    known = list(table.regimes)
+    lf = (
+        scores.lazy()
+        .select(pl.col("date").cast(pl.Date), pl.col("ticker"), *[pl.col(f"z_{f}").cast(pl.Float64) for f in factors])
+        .join(regime_frame.lazy(), on="date", how="left")
+        .with_columns(pl.col("regime").fill_null("Unknown"))
+        .with_columns(
+            _regime_key=pl.when(pl.col("regime").is_in(known)).then(pl.col("regime")).otherwise(pl.lit("Unknown"))
+        )
+        .join(weight_frame.lazy(), on="_regime_key", how="left")
+    )
+    z = {f: pl.col(f"z_{f}") for f in factors}
+    available = {f: pl.when(z[f].is_finite()).then(pl.col(f"_w_{f}")).otherwise(0.0) for f in factors}
+    lf = lf.with_columns(_total=pl.sum_horizontal(list(available.values())))
+    lf = lf.with_columns([(available[f] / pl.col("_total")).alias(f"_w_{f}") for f in factors])
+    lf = lf.with_columns(
+        [pl.when(pl.col(f"_w_{f}") > 0).then(pl.col(f"_w_{f}") * z[f]).otherwise(0.0).alias(f"_c_{f}") for f in factors]
+    )
+    lf = lf.filter(pl.col("_total") > 0).with_columns(score=pl.sum_horizontal([f"_c_{f}" for f in factors]))
+    lf = lf.sort("date", "ticker").with_columns(
+        rank=pl.col("score").rank("ordinal", descending=True).over("date").cast(pl.Int32)
+    )
+    digits = json_digits
+    meta = pl.struct(
+        pl.col("regime"),
+        pl.struct([z[f].round(digits).alias(f) for f in factors]).alias("z"),
+        pl.struct([pl.col(f"_w_{f}").round(digits).alias(f) for f in factors]).alias("weight"),
+        pl.struct([pl.col(f"_c_{f}").round(digits).alias(f) for f in factors]).alias("contribution"),
+    ).struct.json_encode()
+    out = lf.select(
+        "date",
+        "ticker",
+        "score",
+        "rank",
+        "regime",
+        pl.lit(model_name, dtype=pl.String).alias("model_name"),
+        *[(z[f] if f in factors else pl.lit(None, dtype=pl.Float64)).alias(f) for f in BREAKDOWN_FACTORS],
+        meta.alias("metadata_json"),
+    )
+    return out.sort("date", "rank").collect(engine=ENGINE)

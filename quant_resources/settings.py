@@ -1,0 +1,108 @@
+"""Platform settings: one pydantic-settings class read from environment variables and `.env`.
+
+Every knob has a default that works offline (the simulated market). See the README's
+"Settings" table for the full list.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PlatformSettings(BaseSettings):
+    """All run-time settings of the platform (env vars are the upper-case field names)."""
+
+    model_config = SettingsConfigDict(
+        env_file=str(PROJECT_ROOT / ".env"),
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    market_data_provider: Literal["simulated", "yfinance", "files"] = Field(
+        "simulated", description="Where market data comes from."
+    )
+    market_data_dir: Path | None = Field(
+        None, description="Folder of the user's CSV/Parquet files (files provider)."
+    )
+    warehouse_dir: Path = Field(
+        PROJECT_ROOT / "warehouse", description="Root of everything the platform writes."
+    )
+    quant_start_date: date = Field(date(2015, 1, 1), description="First daily partition.")
+    benchmark_ticker: str = Field("SPY", description="Benchmark ticker (regime, beta, reports).")
+    data_freshness_threshold_hours: float = Field(
+        24.0, gt=0, description="Prices older than this many trading hours are stale."
+    )
+    circuit_breaker_failure_threshold: int = Field(5, ge=1)
+    circuit_breaker_recovery_timeout: float = Field(60.0, gt=0)
+    provider_max_retries: int = Field(4, ge=0, description="Retries with exponential backoff.")
+    provider_retry_base_delay: float = Field(1.0, ge=0)
+    sim_seed: int = Field(42, description="Seed of the simulated market.")
+    sim_n_tickers: int = Field(100, ge=5, description="Constituents of the simulated market.")
+    yfinance_tickers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "JPM", "XOM", "JNJ"],
+        description="Comma-separated tickers for the yfinance provider (stocks, ETFs, BTC-USD, EURUSD=X).",
+    )
+    run_history_days: int = Field(
+        300, ge=1, description="Trading days of history `make run` backfills before the latest day."
+    )
+    market_timezone: str = Field("America/New_York", description="Exchange time zone.")
+    market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
+
+    @field_validator("yfinance_tickers", mode="before")
+    @classmethod
+    def _split_tickers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip().upper() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("warehouse_dir", "market_data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.warehouse_dir / "quant.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.warehouse_dir / ".dagster")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.warehouse_dir / "cache"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.warehouse_dir / "mlruns"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.warehouse_dir / "reports"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.warehouse_dir / "models"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.warehouse_dir / "state"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PlatformSettings:
+    """The process-wide settings (read once)."""
+    return PlatformSettings()
