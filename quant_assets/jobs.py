@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from quant_assets.partitions import trading_day_partitions
+from quant_assets.partitions import trading_day_partitions, weekly_partitions
 
-DAILY_GROUPS = ["market"]
+DAILY_GROUPS = ["market", "alpha"]
 
 daily_job = define_asset_job(
     "daily_job",
-    selection=AssetSelection.groups(*DAILY_GROUPS),
+    selection=AssetSelection.groups(*DAILY_GROUPS) - AssetSelection.assets("factor_diagnostics_report"),
     partitions_def=trading_day_partitions,
     description="After the close: market data, then every daily asset downstream of it.",
+)
+
+WEEKLY_ASSETS = ["factor_diagnostics_report"]
+
+weekly_research_job = define_asset_job(
+    "weekly_research_job",
+    selection=AssetSelection.assets(*WEEKLY_ASSETS),
+    partitions_def=weekly_partitions,
+    description="Saturday morning: research and diagnostics over the week that just closed.",
 )

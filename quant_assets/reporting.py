@@ -29,16 +29,20 @@ def run_partitions(
     job: JobDefinition, instance: DagsterInstance, first: date, last: date
 ) -> ExecuteInProcessResult:
     """Execute `job` over the partition range [first, last] as one run, recorded in `instance`."""
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if first == last:
-        return job.execute_in_process(instance=instance, partition_key=first.isoformat(), raise_on_error=False)
+        return job.execute_in_process(
+            run_config=quiet, instance=instance, partition_key=first.isoformat(), raise_on_error=False
+        )
     return job.execute_in_process(
+        run_config=quiet,
         instance=instance,
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
         raise_on_error=False,
     )
 
 
-def _table(frame: pl.DataFrame, float_format: str = "{:.4f}") -> str:
+def text_table(frame: pl.DataFrame, float_format: str = "{:.4f}") -> str:
     """A compact fixed-width text table."""
     if frame.is_empty():
         return "  (no rows)"
@@ -103,7 +107,7 @@ def print_summary(
     warehouse = Warehouse(settings.duckdb_path)
     print(f"\nWarehouse {settings.duckdb_path}:")
     try:
-        print(_table(warehouse_tables(warehouse)))
+        print(text_table(warehouse_tables(warehouse)))
     except WarehouseError as err:
         print(f"  {err}")
     for section in SUMMARY_SECTIONS:

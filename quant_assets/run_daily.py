@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from datetime import date
 
 from quant_resources.settings import PROJECT_ROOT, get_settings
@@ -32,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     _prepare_dagster_home()
-    from dagster import DagsterInstance
+    from dagster import BetaWarning, DagsterInstance, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
 
     from quant_assets.definitions import defs
     from quant_assets.reporting import print_summary, run_partitions

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dagster import RunRequest, ScheduleEvaluationContext, SkipReason, schedule
 
-from quant_assets.jobs import daily_job
+from quant_assets.jobs import daily_job, weekly_research_job
 from quant_resources.settings import get_settings
 
 _settings = get_settings()
@@ -21,3 +23,17 @@ def daily_after_close_schedule(context: ScheduleEvaluationContext):
     if day < _settings.quant_start_date:
         return SkipReason(f"{day} is before QUANT_START_DATE {_settings.quant_start_date}")
     return RunRequest(run_key=f"daily-{day.isoformat()}", partition_key=day.isoformat())
+
+
+@schedule(
+    job=weekly_research_job,
+    cron_schedule="0 6 * * 6",
+    execution_timezone=_settings.market_timezone,
+    description="Saturday 06:00: the weekly research partition of the week that closed on Friday.",
+)
+def weekly_research_schedule(context: ScheduleEvaluationContext):
+    saturday = context.scheduled_execution_time.date()
+    week_start = saturday - timedelta(days=7)
+    if week_start < _settings.quant_start_date:
+        return SkipReason(f"week {week_start} starts before QUANT_START_DATE")
+    return RunRequest(run_key=f"weekly-{week_start.isoformat()}", partition_key=week_start.isoformat())

@@ -7,6 +7,7 @@ dagster, which would cost seconds per worker.
 
 from __future__ import annotations
 
+import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +29,22 @@ def run_chunk(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[dict[str, 
     return [run_task(fn, item) for item in items]
 
 
+def _remember(key: str, fn: Callable[[Any], Any]) -> None:
+    while len(_WORKER_FUNCTIONS) >= _WORKER_FUNCTIONS_MAX:
+        _WORKER_FUNCTIONS.pop(next(iter(_WORKER_FUNCTIONS)))
+    _WORKER_FUNCTIONS[key] = fn
+
+
+def run_pickled_chunk(key: str, payload: bytes, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Process-pool task body: ``fn`` arrives pickled once by the driver (``payload``) and is
+    unpickled once per worker process for each distinct ``key``."""
+    fn = _WORKER_FUNCTIONS.get(key)
+    if fn is None:
+        fn = pickle.loads(payload)
+        _remember(key, fn)
+    return run_chunk(fn, items)
+
+
 def run_task_by_reference(fn_holder: list, item: Any) -> dict[str, Any]:
     """Ray task body: ``fn`` arrives as a nested ObjectRef (which Ray does not resolve) and is
     deserialised once per worker process, then reused by later tasks mapping the same ``fn``."""
@@ -45,7 +62,5 @@ def run_task_by_reference(fn_holder: list, item: Any) -> dict[str, Any]:
                 "error": f"could not load fn on the worker: {type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(),
             }
-        while len(_WORKER_FUNCTIONS) >= _WORKER_FUNCTIONS_MAX:
-            _WORKER_FUNCTIONS.pop(next(iter(_WORKER_FUNCTIONS)))
-        _WORKER_FUNCTIONS[key] = fn
+        _remember(key, fn)
     return run_task(fn, item)

@@ -7,7 +7,8 @@ Two faces over the same engines:
 - ``ComputeBackend``: a Dagster ``ConfigurableResource`` that builds one lazily and closes it
   after the step.
 
-Every backend offers ``map(fn, items) -> list`` (order preserved; the first failed item raises
+``fn`` is treated as immutable between calls: mapping the same object again reuses its
+serialised copy. Every backend offers ``map(fn, items) -> list`` (order preserved; the first failed item raises
 ``TaskFailedError`` naming its index and the item) and ``map_results(fn, items) -> list[dict]``
 (per item ``{"index", "item", "status": "success", "result"}`` or ``{..., "status": "failed",
 "error", "traceback"}``, the seed's ``run_batch`` contract). ``map`` has the ``map_fn`` signature
@@ -19,8 +20,9 @@ Engines:
 - ``serial``: in-process loop (what ``local`` uses with ``max_workers=1``).
 - ``local``: ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (safe with
   threads, polars and torch). The pool persists across calls; ``fn`` and the items must be
-  picklable (module-level functions or ``functools.partial`` of them). Items are sent in chunks
-  (about four per worker) so ``fn`` - and any data bound into it - is pickled once per chunk.
+  picklable (module-level functions or ``functools.partial`` of them). ``fn`` - with any data
+  bound into it - is pickled once by the driver (again only when a different ``fn`` is mapped)
+  and unpickled once per worker; items go in chunks of about two per worker.
 - ``ray``: plain Ray core. ``fn`` is put in the object store once (again only when a different
   ``fn`` is mapped) and one generic remote task per item applies it; each worker process
   deserialises ``fn`` - with any large data bound into it - once and caches it, so a GA that maps
@@ -42,9 +44,11 @@ connection and leaves its shutdown to its owner.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 import os
+import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -53,7 +57,7 @@ from typing import Any, Protocol
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
-from quant_resources._compute_worker import run_chunk, run_task, run_task_by_reference
+from quant_resources._compute_worker import run_chunk, run_pickled_chunk, run_task, run_task_by_reference
 
 BACKEND_KINDS = ("serial", "local", "ray")
 
@@ -68,6 +72,7 @@ __all__ = [
     "make_backend",
     "raise_on_failure",
     "run_chunk",
+    "run_pickled_chunk",
     "run_task",
     "run_task_by_reference",
 ]
@@ -146,12 +151,14 @@ class ProcessPoolBackend(_BackendBase):
 
     kind = "local"
 
-    def __init__(self, max_workers: int = 2, chunks_per_worker: int = 4) -> None:
+    def __init__(self, max_workers: int = 2, chunks_per_worker: int = 2) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.max_workers = max_workers
         self.chunks_per_worker = chunks_per_worker
         self._executor: ProcessPoolExecutor | None = None
+        self._shared_fn: Any = None
+        self._shared_payload: tuple[str, bytes] | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -160,13 +167,29 @@ class ProcessPoolBackend(_BackendBase):
             )
         return self._executor
 
+    def _payload(self, fn: Callable[[Any], Any]) -> tuple[str, bytes]:
+        """``fn`` pickled once (and again only when a different ``fn`` is mapped)."""
+        if self._shared_fn is not fn or self._shared_payload is None:
+            try:
+                payload = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                raise TypeError(
+                    f"fn {fn!r} cannot be pickled for a worker process ({type(exc).__name__}: {exc}); "
+                    "use a module-level function or a functools.partial of one"
+                ) from exc
+            self._shared_fn = fn
+            self._shared_payload = (hashlib.blake2b(payload, digest_size=16).hexdigest(), payload)
+        return self._shared_payload
+
     def map_results(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[dict[str, Any]]:
         items = list(items)
         if not items:
             return []
+        key, payload = self._payload(fn)
         chunk_size = max(1, math.ceil(len(items) / (self.max_workers * self.chunks_per_worker)))
         starts = range(0, len(items), chunk_size)
-        futures = [self._pool().submit(run_chunk, fn, items[start : start + chunk_size]) for start in starts]
+        pool = self._pool()
+        futures = [pool.submit(run_pickled_chunk, key, payload, items[start : start + chunk_size]) for start in starts]
         outcomes: list[dict[str, Any]] = []
         for start, future in zip(starts, futures):
             try:
@@ -177,12 +200,12 @@ class ProcessPoolBackend(_BackendBase):
                     start,
                     chunk[0],
                     f"could not run the chunk of items {start}..{start + len(chunk) - 1} in a worker process "
-                    f"({type(exc).__name__}: {exc}); fn and items must be picklable (module-level functions "
-                    "or functools.partial of them) and must not kill the worker",
+                    f"({type(exc).__name__}: {exc}); items must be picklable and fn must not kill the worker",
                 ) from exc
         return _with_items(outcomes, items)
 
     def close(self) -> None:
+        self._shared_fn = self._shared_payload = None
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

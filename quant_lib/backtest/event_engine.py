@@ -6,8 +6,8 @@ Per bar ``t`` of the union timeline of all symbols:
 2. stop-loss / take-profit: levels fixed at entry at ``entry -/+ k * ATR`` (Wilder ATR of
    ``atr_period`` bars, known at the entry bar's close). A long stops out when the bar's low
    reaches the stop and fills at ``min(open, stop)`` (gap through the stop fills at the open);
-   take-profit when the high reaches the target, filling at ``max(open, target)``; if both are
-   touched in one bar the stop wins (conservative). Shorts mirror this. An injected
+   take-profit when the high reaches the target, filling at ``max(open, target)`` (exits pay
+   slippage and commission like any fill); if both are touched in one bar the stop wins (conservative). Shorts mirror this. An injected
    ``risk_manager`` (duck-typed ``check_stop_loss(position, price, atr)`` /
    ``check_take_profit(...)``) replaces the built-in rule and exits at the close;
 3. portfolio risk: drawdown from the running peak beyond ``max_drawdown`` or a loss since the
@@ -18,8 +18,9 @@ Per bar ``t`` of the union timeline of all symbols:
    that has a bar at ``t``, as a lazy read-only mapping symbol -> polars frame) goes through
    ``pipeline.transform`` and ``model.predict`` when given, then ``strategy.safe_generate_signals``;
 5. each signal with direction != 0 passes the confidence and cooldown filters, is sized (injected
-   ``sizer.calculate(capital, price, signal, market_data)`` or callable, else the built-in ATR
-   risk sizer capped at ``max_position_pct`` of equity) and filled at the close with slippage
+   ``sizer.calculate(capital, price, signal, market_data)`` or callable, else the built-in sizer
+   ``qty = min(equity * risk_per_trade / (stop_loss_atr * ATR), equity * max_position_pct * |target_position| / price)``,
+   the fixed fraction alone when ATR is unknown or 0, 0 when equity <= 0) and filled at the close with slippage
    (``close * (1 +/- slippage_bps / 1e4)``) and commission (``commission_bps`` of notional);
    insufficient buying power reduces the quantity (buying power = cash minus twice the short
    notional: shorts post 100 % margin on top of their proceeds); a signal against an open position
@@ -211,7 +212,8 @@ def _prepare_market(data: Mapping[str, pl.DataFrame] | pl.DataFrame, atr_period:
         key = frame[time_column].to_physical().to_numpy().astype(np.int64)
         if np.any(key[1:] == key[:-1]):
             raise ValueError(f"data[{symbol!r}] has duplicate timestamps")
-        nulls = frame.select(pl.any_horizontal(pl.col(c).is_null() | pl.col(c).is_nan() for c in _PRICE_COLUMNS).any()).item()
+        prices = [pl.col(c).cast(pl.Float64) for c in _PRICE_COLUMNS]
+        nulls = frame.select(pl.any_horizontal(p.is_null() | p.is_nan() for p in prices).any()).item()
         if nulls:
             raise ValueError(f"data[{symbol!r}] has null/NaN prices")
         frames[str(symbol)] = frame

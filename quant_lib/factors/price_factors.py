@@ -22,10 +22,8 @@ def apply_volatility_scaled_momentum(
 ) -> pl.LazyFrame:
     """Add `vsm` to a panel with `adj_close` and `ret` (see `volatility_scaled_momentum`)."""
     momentum = pl.col("adj_close").shift(skip) / pl.col("adj_close").shift(lookback) - 1.0
-    vol = pl.col("ret").rolling_std(vol_window, min_samples=vol_window) * SQRT_YEAR
-    return lf.with_columns(
-        vsm=finite((momentum / vol.clip(lower_bound=vol_floor)).over("ticker")),
-    )
+    vol = pl.col("ret").rolling_std(vol_window, min_samples=vol_window).over("ticker") * SQRT_YEAR
+    return lf.with_columns(vsm=finite(momentum.over("ticker") / vol.clip(lower_bound=vol_floor)))
 
 
 def volatility_scaled_momentum(
@@ -50,9 +48,17 @@ def volatility_scaled_momentum(
     return output_frame(out, ["date", "ticker", "vsm"])
 
 
-def _masked_pair(x: str, y: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    valid = pl.col(x).is_finite() & pl.col(y).is_finite()
-    return valid, pl.when(valid).then(pl.col(x)), pl.when(valid).then(pl.col(y))
+def _with_pair_moments(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Add `_x`, `_y` (ret and bench_ret where both are finite, else null) and their products."""
+    if "_xy" in lf.collect_schema().names():
+        return lf
+    valid = pl.col("ret").is_finite() & pl.col("bench_ret").is_finite()
+    lf = lf.with_columns(
+        _x=pl.when(valid).then(pl.col("ret")),
+        _y=pl.when(valid).then(pl.col("bench_ret")),
+        _n=valid.fill_null(False).cast(pl.Float64),
+    )
+    return lf.with_columns(_xy=pl.col("_x") * pl.col("_y"), _xx=pl.col("_x") ** 2, _yy=pl.col("_y") ** 2)
 
 
 def apply_beta(
@@ -63,14 +69,19 @@ def apply_beta(
     shrink: float = 0.6,
 ) -> pl.LazyFrame:
     """Add `beta_raw`, `beta` (shrunk) and `bab` to a panel with `ret` and `bench_ret`."""
-    _, x, y = _masked_pair("ret", "bench_ret")
-    mean = lambda e: e.rolling_mean(window, min_samples=min_samples)  # noqa: E731
-    cov = mean(x * y) - mean(x) * mean(y)
-    var_b = (mean(y * y) - mean(y) ** 2).clip(lower_bound=0.0)
-    beta_raw = finite((cov / var_b).over("ticker"))
-    return lf.with_columns(beta_raw=beta_raw).with_columns(
-        beta=shrink * pl.col("beta_raw") + (1.0 - shrink),
-    ).with_columns(bab=-pl.col("beta"))
+    lf = _with_pair_moments(lf)
+    means = lf.with_columns(
+        [pl.col(c).rolling_mean(window, min_samples=min_samples).over("ticker").alias(f"_b{c}") for c in
+         ("_x", "_y", "_xy", "_yy")]
+    )
+    cov = pl.col("_b_xy") - pl.col("_b_x") * pl.col("_b_y")
+    var_b = (pl.col("_b_yy") - pl.col("_b_y") ** 2).clip(lower_bound=0.0)
+    return (
+        means.with_columns(beta_raw=finite(cov / var_b))
+        .with_columns(beta=shrink * pl.col("beta_raw") + (1.0 - shrink))
+        .with_columns(bab=-pl.col("beta"))
+        .drop("_b_x", "_b_y", "_b_xy", "_b_yy")
+    )
 
 
 def betting_against_beta(
@@ -101,15 +112,23 @@ def apply_idiosyncratic_volatility(
     min_samples: int = 40,
 ) -> pl.LazyFrame:
     """Add `idio_vol` and `ivol` (= -idio_vol) to a panel with `ret` and `bench_ret`."""
-    valid, x, y = _masked_pair("ret", "bench_ret")
-    mean = lambda e: e.rolling_mean(window, min_samples=min_samples)  # noqa: E731
-    n = valid.cast(pl.Float64).rolling_sum(window, min_samples=1)
-    var_x = mean(x * x) - mean(x) ** 2
-    var_y = (mean(y * y) - mean(y) ** 2).clip(lower_bound=0.0)
-    cov = mean(x * y) - mean(x) * mean(y)
+    lf = _with_pair_moments(lf)
+    lf = lf.with_columns(
+        [pl.col(c).rolling_mean(window, min_samples=min_samples).over("ticker").alias(f"_i{c}")
+         for c in ("_x", "_y", "_xy", "_xx", "_yy")]
+        + [pl.col("_n").rolling_sum(window, min_samples=1).over("ticker").alias("_i_n")]
+    )
+    n = pl.col("_i_n")
+    var_x = pl.col("_i_xx") - pl.col("_i_x") ** 2
+    var_y = (pl.col("_i_yy") - pl.col("_i_y") ** 2).clip(lower_bound=0.0)
+    cov = pl.col("_i_xy") - pl.col("_i_x") * pl.col("_i_y")
     resid_ss = (n * (var_x - cov**2 / var_y)).clip(lower_bound=0.0)
     idio = (resid_ss / (n - 2.0)).sqrt() * SQRT_YEAR
-    return lf.with_columns(idio_vol=finite(idio.over("ticker"))).with_columns(ivol=-pl.col("idio_vol"))
+    return (
+        lf.with_columns(idio_vol=finite(idio))
+        .with_columns(ivol=-pl.col("idio_vol"))
+        .drop("_i_x", "_i_y", "_i_xy", "_i_xx", "_i_yy", "_i_n")
+    )
 
 
 def idiosyncratic_volatility(

@@ -12,6 +12,7 @@ from quant_lib.factors._panel import (
     SNAPSHOT_DATE_COLUMNS,
     SNAPSHOT_VALUE_COLUMNS,
     build_panel,
+    date_ordered,
     has_ticker,
     is_not_ticker,
     non_null_columns,
@@ -272,5 +273,5 @@ def compute_factor_values(
             out_cols.append(pl.col(col).cast(pl.Float64))
         else:
             out_cols.append(pl.lit(None, dtype=pl.Float64).alias(col))
-    values = lf.select(out_cols).collect(engine=ENGINE)
+    values = date_ordered(lf.select(out_cols).collect(engine=ENGINE))
     return FactorComputation(values=values, dropped=dropped)

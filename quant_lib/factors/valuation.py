@@ -45,15 +45,17 @@ def dcf_value_per_share(
 ) -> Num:
     """Two-stage DCF (Damodaran, "Investment Valuation", ch. 12).
 
-    V = sum_{t=1..years} CF (1+g)^t / (1+r)^t + CF (1+g)^years (1+g_T) / ((r - g_T) (1+r)^years),
-    CF = current annual cash flow per share, g = explicit growth, r = cost of equity (> g_T).
+    V = sum_{t=1..years} CF q^t + CF q^years (1+g_T) / (r - g_T),  q = (1+g) / (1+r),
+    i.e. CF (1+g)^t discounted at (1+r)^t plus the Gordon terminal value CF (1+g)^years (1+g_T) / (r - g_T)
+    discounted `years` periods. CF = current annual cash flow per share, g = explicit growth,
+    r = cost of equity (> g_T).
     Works on floats, numpy arrays and polars expressions.
     """
-    value = cash_flow * 0.0
-    for t in range(1, years + 1):
-        value = value + cash_flow * (1.0 + growth) ** t / (1.0 + cost_of_equity) ** t
-    terminal = cash_flow * (1.0 + growth) ** years * (1.0 + terminal_growth) / (cost_of_equity - terminal_growth)
-    return value + terminal / (1.0 + cost_of_equity) ** years
+    ratio = (1.0 + growth) / (1.0 + cost_of_equity)
+    value = cash_flow * ratio
+    for t in range(2, years + 1):
+        value = value + cash_flow * ratio**t
+    return value + cash_flow * ratio**years * (1.0 + terminal_growth) / (cost_of_equity - terminal_growth)
 
 
 def ddm_value_per_share(dividend: Num, cost_of_equity: Num, terminal_growth: float = 0.025) -> Num:
@@ -66,8 +68,6 @@ def apply_valuation_upside(lf: pl.LazyFrame, params: ValuationParams = Valuation
     names = lf.collect_schema().names()
     p = params
     shares = pl.when(pl.col("shares_outstanding") > 0).then(pl.col("shares_outstanding"))
-    cash_flow = 4.0 * pl.col("operating_cash_flow") / shares
-    dividend = 4.0 * pl.col("dividends") / shares
     revenue_lag = pl.col("revenue").shift(p.growth_lag).over("ticker")
     growth = (
         finite(pl.col("revenue") / pl.when(revenue_lag > 0).then(revenue_lag) - 1.0)
@@ -76,15 +76,22 @@ def apply_valuation_upside(lf: pl.LazyFrame, params: ValuationParams = Valuation
     )
     beta = pl.col("beta").fill_null(p.default_beta) if "beta" in names else pl.lit(p.default_beta)
     cost = pl.max_horizontal(p.risk_free + beta * p.equity_risk_premium, pl.lit(p.terminal_growth + p.min_spread))
-    price = pl.when(pl.col("close") > 0).then(pl.col("close"))
     lf = lf.with_columns(
-        intrinsic_value=finite(dcf_value_per_share(cash_flow, growth, cost, p.terminal_growth, p.years)),
-        _ddm=finite(pl.when(dividend > 0).then(ddm_value_per_share(dividend, cost, p.terminal_growth))),
+        _cf=4.0 * pl.col("operating_cash_flow") / shares,
+        _dps=4.0 * pl.col("dividends") / shares,
+        _g=growth,
+        _r=cost,
+        _price=pl.when(pl.col("close") > 0).then(pl.col("close")),
+    )
+    cf, dps, g, r, price = (pl.col(c) for c in ("_cf", "_dps", "_g", "_r", "_price"))
+    lf = lf.with_columns(
+        intrinsic_value=finite(dcf_value_per_share(cf, g, r, p.terminal_growth, p.years)),
+        _ddm=finite(pl.when(dps > 0).then(ddm_value_per_share(dps, r, p.terminal_growth))),
     )
     return lf.with_columns(
         upside=finite(pl.col("intrinsic_value") / price - 1.0).clip(p.upside_floor, p.upside_cap),
         upside_ddm=finite(pl.col("_ddm") / price - 1.0).clip(p.upside_floor, p.upside_cap),
-    ).drop("_ddm")
+    ).drop("_cf", "_dps", "_g", "_r", "_price", "_ddm")
 
 
 def valuation_upside(

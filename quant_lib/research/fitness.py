@@ -20,7 +20,10 @@ Objectives (``StrategyFitnessConfig.objective``):
   return is its own label interval; the strategy has nothing to fit, so the folds measure the
   stability of the Sharpe ratio across sub-periods).
 
-``quant_lib.backtest`` is imported inside the functions so this module imports on its own.
+The weights are numpy over the whole (date x ticker) matrix (rolling moments by cumulative
+sums, selection by a row-wise argsort); ``prepare_strategy_data`` pivots the long prices once so a
+GA run does not re-pivot for every evaluation. ``quant_lib.backtest`` is imported inside the
+functions so this module imports on its own.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ NY = ZoneInfo("America/New_York")
 
 def test_definitions_load_with_jobs_schedules_and_sensors():
     assert defs.resolve_job_def("daily_job") is not None
-    assert {s.name for s in defs.schedules} == {"daily_after_close_schedule"}
+    assert {s.name for s in defs.schedules} == {"daily_after_close_schedule", "weekly_research_schedule"}
     assert "market_data_freshness_sensor" in {s.name for s in defs.sensors}
     graph = defs.resolve_asset_graph()
     assert {"universe", "prices", "fundamentals"} <= {k.to_user_string() for k in graph.get_all_asset_keys()}
