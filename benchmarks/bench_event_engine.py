@@ -4,7 +4,8 @@ Both engines replay the same single-symbol minute bars with a strategy that neve
 number measures the per-bar machinery (mark-to-market, risk checks, strategy call, bookkeeping).
 Ours is timed end-to-end (data preparation, ATR, the bar loop, metrics), best of 3 over 200k bars;
 Backtrader's ``Cerebro.run()`` with its defaults (preload, runonce), one run over the first 50k
-bars (it is slow; the rate is per bar either way). The issue quotes ~19k bars/s for Backtrader
+bars (it is slow; the rate is per bar either way). Most of Backtrader's time is its PandasData
+loader, which reads every row through pandas ``.iloc``. The issue quotes ~19k bars/s for Backtrader
 on this machine; the target for ours is >= 100k bars/s.
 
 Run: ``.venv/bin/python benchmarks/bench_event_engine.py``

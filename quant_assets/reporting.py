@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import polars as pl
-from dagster import DagsterInstance, ExecuteInProcessResult, JobDefinition
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, JobDefinition
 
 from quant_resources.settings import PlatformSettings
 from quant_resources.warehouse import Warehouse, WarehouseError
@@ -26,20 +26,44 @@ def summary_section(fn: SummarySection) -> SummarySection:
 
 
 def run_partitions(
-    job: JobDefinition, instance: DagsterInstance, first: date, last: date
+    job: JobDefinition,
+    instance: DagsterInstance,
+    first: date,
+    last: date,
+    asset_keys: Sequence[AssetKey] | None = None,
 ) -> ExecuteInProcessResult:
-    """Execute `job` over the partition range [first, last] as one run, recorded in `instance`."""
+    """Execute `job` (or its `asset_keys`) over the partition range [first, last] as one run,
+    recorded in `instance`."""
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    selection = list(asset_keys) if asset_keys else None
     if first == last:
         return job.execute_in_process(
-            run_config=quiet, instance=instance, partition_key=first.isoformat(), raise_on_error=False
+            run_config=quiet, instance=instance, partition_key=first.isoformat(),
+            asset_selection=selection, raise_on_error=False,
         )
     return job.execute_in_process(
         run_config=quiet,
         instance=instance,
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        asset_selection=selection,
         raise_on_error=False,
     )
+
+
+def missing_partitions(
+    instance: DagsterInstance, asset_keys: Sequence[AssetKey], first: date, last: date
+) -> tuple[date, date] | None:
+    """The span from the first to the last trading day in [first, last] that some asset in
+    `asset_keys` lacks, or None when everything is materialized."""
+    from quant_lib.data.calendar import trading_days
+
+    wanted = {d.isoformat() for d in trading_days(first, last)}
+    missing: set[str] = set()
+    for key in asset_keys:
+        missing |= wanted - set(instance.get_materialized_partitions(key))
+    if not missing:
+        return None
+    return date.fromisoformat(min(missing)), date.fromisoformat(max(missing))
 
 
 def text_table(frame: pl.DataFrame, float_format: str = "{:.4f}") -> str:

@@ -39,28 +39,47 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=PreviewWarning)
 
     from quant_assets.definitions import defs
-    from quant_assets.reporting import print_summary, run_partitions
+    from quant_assets.jobs import DAILY_LOOKBACK_DAYS
+    from quant_assets.reporting import missing_partitions, print_summary, run_partitions
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
 
     settings = get_settings()
     latest = args.date or latest_trading_day(date.today())
-    history = args.history_days if args.history_days is not None else settings.run_history_days
-    first = max(settings.quant_start_date, shift_trading_days(latest, -history))
     if latest < settings.quant_start_date:
         print(f"nothing to do: {latest} is before QUANT_START_DATE {settings.quant_start_date}", file=sys.stderr)
         return 1
+    history = args.history_days if args.history_days is not None else settings.run_history_days
+    outputs_first = max(settings.quant_start_date, shift_trading_days(latest, -history))
+    market_first = max(settings.quant_start_date, shift_trading_days(outputs_first, -DAILY_LOOKBACK_DAYS))
+    history_end = shift_trading_days(latest, -1)
 
     instance = DagsterInstance.get()
     job = defs.resolve_job_def("daily_job")
+    graph = defs.resolve_asset_graph()
+    daily_keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).is_materializable]
+    market_keys = [k for k in daily_keys if graph.get(k).group_name == "market"]
+    output_keys = [k for k in daily_keys if k not in market_keys]
     started = time.perf_counter()
     print(f"quant-platform: {settings.market_data_provider} market, warehouse {settings.warehouse_dir}")
     results = []
-    if first < latest:
-        history_end = shift_trading_days(latest, -1)
-        print(f"[1/2] backfilling {first} .. {history_end} as one run ...", flush=True)
-        results.append(run_partitions(job, instance, first, history_end))
-    print(f"[2/2] materializing {latest} ...", flush=True)
-    results.append(run_partitions(job, instance, latest, latest))
+    steps = [
+        ("market history (the lookback the daily assets read)", market_first, history_end, market_keys),
+        ("daily outputs history", outputs_first, history_end, output_keys),
+    ]
+    for n, (label, first, last, keys) in enumerate(steps, start=1):
+        if first > last or not keys:
+            continue
+        todo = missing_partitions(instance, keys, first, last)
+        if todo is None:
+            print(f"[{n}/3] {label} {first} .. {last}: already materialized", flush=True)
+            continue
+        print(f"[{n}/3] {label}: {todo[0]} .. {todo[1]} as one run ...", flush=True)
+        results.append(run_partitions(job, instance, todo[0], todo[1], keys))
+        if not results[-1].success:
+            break
+    if all(r.success for r in results):
+        print(f"[3/3] materializing {latest} ...", flush=True)
+        results.append(run_partitions(job, instance, latest, latest))
     ok = all(r.success for r in results)
     print_summary(results, settings, latest, time.perf_counter() - started)
     return 0 if ok else 1

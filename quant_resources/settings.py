@@ -54,7 +54,7 @@ class PlatformSettings(BaseSettings):
         description="Comma-separated tickers for the yfinance provider (stocks, ETFs, BTC-USD, EURUSD=X).",
     )
     run_history_days: int = Field(
-        300, ge=1, description="Trading days of history `make run` backfills before the latest day."
+        60, ge=1, description="Trading days of daily outputs `make run` backfills before the latest day (the market lookback comes on top)."
     )
     market_timezone: str = Field("America/New_York", description="Exchange time zone.")
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")

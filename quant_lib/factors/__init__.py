@@ -8,6 +8,7 @@ from quant_lib.factors.diagnostics import (
     to_markdown,
 )
 from quant_lib.factors.fundamental_factors import (
+    QUALITY_BOUNDS,
     QUALITY_SUBCOMPONENTS,
     accruals_anomaly,
     analyst_revisions,
@@ -44,6 +45,7 @@ __all__ = [
     "EXTRA_COLUMNS",
     "FACTORS",
     "FACTOR_NAMES",
+    "QUALITY_BOUNDS",
     "QUALITY_SUBCOMPONENTS",
     "RANKING_COLUMNS",
     "REQUIRED_LOOKBACK_DAYS",

@@ -37,8 +37,13 @@ def require_columns(df: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...] | 
 
 
 def finite(expr: pl.Expr) -> pl.Expr:
-    """`expr` with NaN and +-inf replaced by null."""
+    """`expr` with NaN and +-inf replaced by null (evaluates `expr` twice: use on columns)."""
     return pl.when(expr.is_finite()).then(expr)
+
+
+def with_finite(lf: pl.LazyFrame, **exprs: pl.Expr) -> pl.LazyFrame:
+    """Add the columns, then null out their NaN and +-inf values (each expression runs once)."""
+    return lf.with_columns(**exprs).with_columns([finite(pl.col(name)).alias(name) for name in exprs])
 
 
 def ticker_enum(*frames: pl.DataFrame | None) -> pl.Enum:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from quant_lib.factors._panel import build_panel, finite, is_not_ticker, output_frame, trading_day_index
+from quant_lib.factors._panel import (
+    build_panel,
+    finite,
+    is_not_ticker,
+    output_frame,
+    trading_day_index,
+    with_finite,
+)
 from quant_lib.factors.price_factors import apply_beta
 
 QUALITY_SUBCOMPONENTS: dict[str, tuple[str, ...]] = {
@@ -21,6 +28,16 @@ QUALITY_SUBCOMPONENTS: dict[str, tuple[str, ...]] = {
     "safety": ("low_leverage", "low_beta", "low_vol"),
     "payout": ("payout_ratio", "low_issuance"),
 }
+
+
+QUALITY_BOUNDS: dict[str, tuple[float, float]] = {
+    **{k: (-1.0, 1.0) for k in ("gpoa", "roe", "roa", "cfoa", "gmar", "low_accruals", "low_issuance")},
+    **{f"d_{k}": (-1.0, 1.0) for k in ("gpoa", "roe", "roa", "cfoa", "gmar")},
+    "low_leverage": (-1.0, 0.0),
+    "payout_ratio": (0.0, 2.0),
+}
+"""Plausibility bounds the quarterly QMJ ratios are clipped to before z-scoring (a tiny book
+equity or revenue otherwise gives a ratio that dominates the cross-sectional mean and std)."""
 
 
 def _positive(col: str) -> pl.Expr:
@@ -59,26 +76,29 @@ def apply_quality_inputs(lf: pl.LazyFrame, *, growth_lag: int = 252, vol_window:
         ratios["low_vol"] = -pl.col("ret").rolling_std(vol_window, min_samples=vol_window // 2).over("ticker")
     else:
         ratios["low_vol"] = pl.lit(None, dtype=pl.Float64)
-    lf = lf.with_columns([finite(e).alias(_q(k)) for k, e in ratios.items()])
-    growth = [
-        finite(pl.col(_q(k)) - pl.col(_q(k)).shift(growth_lag).over("ticker")).alias(_q(f"d_{k}"))
+    lf = with_finite(lf, **{_q(k): e for k, e in ratios.items()})
+    growth = {
+        _q(f"d_{k}"): pl.col(_q(k)) - pl.col(_q(k)).shift(growth_lag).over("ticker")
         for k in ("gpoa", "roe", "roa", "cfoa", "gmar")
-    ]
-    return lf.with_columns(growth)
+    }
+    lf = with_finite(lf, **growth)
+    return lf.with_columns([pl.col(_q(k)).clip(lo, hi).alias(_q(k)) for k, (lo, hi) in QUALITY_BOUNDS.items()])
 
 
 def apply_quality_scores(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Add `qmj_profitability`, `qmj_growth`, `qmj_safety`, `qmj_payout` and `qmj` (cross-sectional).
 
-    Each subcomponent x becomes a rank z-score per date (AFP 2019): z = (rank(x) - mean) / std over
-    the tickers with a value. A component is the mean of its available subcomponent z-scores, QMJ
-    the mean of the available components; nulls are skipped, all-null gives null.
+    Each (clipped) subcomponent x becomes a z-score per date, z = (x - mean) / std over the tickers
+    with a value. A component is the mean of its available subcomponent z-scores, QMJ the mean of
+    the available components; nulls are skipped, all-null gives null.
     """
     subs = [s for group in QUALITY_SUBCOMPONENTS.values() for s in group]
-    lf = lf.with_columns([pl.col(_q(s)).rank("average").over("date").alias(_q(s)) for s in subs])
     lf = lf.with_columns(
-        [finite((pl.col(_q(s)) - pl.col(_q(s)).mean()) / pl.col(_q(s)).std()).over("date").alias(_q(s)) for s in subs]
+        [pl.col(_q(s)).mean().over("date").alias(f"_m{s}") for s in subs]
+        + [pl.col(_q(s)).std().over("date").alias(f"_s{s}") for s in subs]
     )
+    lf = with_finite(lf, **{_q(s): (pl.col(_q(s)) - pl.col(f"_m{s}")) / pl.col(f"_s{s}") for s in subs})
+    lf = lf.drop([f"_m{s}" for s in subs] + [f"_s{s}" for s in subs])
     components = [
         pl.mean_horizontal([pl.col(_q(s)) for s in group]).alias(f"qmj_{name}")
         for name, group in QUALITY_SUBCOMPONENTS.items()
@@ -103,9 +123,11 @@ def quality_minus_junk(
     - growth: change of the five profitability ratios vs the snapshot `growth_lag` trading days earlier;
     - safety: -total_debt/TA, -beta (shrunk 252-day beta) and -252-day return volatility (with prices);
     - payout: dividends/NI (NI > 0), -(shares / shares `growth_lag` days earlier - 1) (net issuance).
-    Each becomes a cross-sectional rank z-score per date; a component is the mean of its available
-    z-scores and qmj the mean of the available components (nulls skipped). The cross-section is every
-    ticker of the input on that date except the benchmark.
+    A ratio with a missing or non-positive denominator is null; ratios are clipped to QUALITY_BOUNDS.
+    Each becomes a cross-sectional z-score per date (AFP rank-transform first; plain z-scores of the
+    clipped ratios here, which keeps the cost at one mean and one std per subcomponent); a component
+    is the mean of its available z-scores and qmj the mean of the available components (nulls
+    skipped). The cross-section is every ticker of the input on that date except the benchmark.
     Returns (date, ticker, qmj_profitability, qmj_growth, qmj_safety, qmj_payout, qmj).
     """
     bench = benchmark_ticker if prices is not None else None
@@ -160,7 +182,7 @@ def apply_post_earnings_drift(
     pead = pl.when(days.is_between(0, max_days)).then(sue * decay).when(days > max_days).then(
         pl.when(sue.is_not_null()).then(0.0)
     )
-    out = lf.with_columns(pead=finite(pead))
+    out = with_finite(lf, pead=pead)
     return out.drop("_report_day", "_report_close") if surprise_fallback else out
 
 
@@ -209,9 +231,10 @@ def accruals_anomaly(fundamentals: pl.DataFrame) -> pl.DataFrame:
 
 def apply_analyst_revisions(lf: pl.LazyFrame, *, window: int = 21) -> pl.LazyFrame:
     """Add `revisions` (see `analyst_revisions`)."""
-    lagged = pl.col("consensus_eps").shift(window).over("ticker")
+    lf = lf.with_columns(_lag=pl.col("consensus_eps").shift(window).over("ticker"))
+    lagged = pl.col("_lag")
     scale = pl.coalesce(_positive("close"), pl.when(lagged.abs() > 0).then(lagged.abs()))
-    return lf.with_columns(revisions=finite((pl.col("consensus_eps") - lagged) / scale))
+    return with_finite(lf, revisions=(pl.col("consensus_eps") - lagged) / scale).drop("_lag")
 
 
 def analyst_revisions(
@@ -236,8 +259,8 @@ def analyst_revisions(
 
 def apply_news_sentiment(lf: pl.LazyFrame, *, span: float = 10.0) -> pl.LazyFrame:
     """Add `sentiment` (see `news_sentiment_score`)."""
-    return lf.with_columns(
-        sentiment=finite(pl.col("news_sentiment").ewm_mean(span=span, adjust=True, min_samples=1).over("ticker"))
+    return with_finite(
+        lf, sentiment=pl.col("news_sentiment").ewm_mean(span=span, adjust=True, min_samples=1).over("ticker")
     )
 
 

@@ -10,12 +10,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from quant_lib.factors._panel import ENGINE, finite, require_columns
+from quant_lib.factors._panel import ENGINE, finite, require_columns, with_finite
 from quant_lib.factors.registry import FACTOR_NAMES
-
-
-def _z(expr: pl.Expr, by: str | list[str]) -> pl.Expr:
-    return finite((expr - expr.mean().over(by)) / expr.std().over(by))
 
 
 def process_factors(
@@ -48,23 +44,27 @@ def process_factors(
         raise ValueError(f"winsor quantiles must satisfy 0 <= low < high <= 1, got {winsor}")
 
     keys = ["date", "ticker"] + ([sector_col] if sector_col is not None else [])
-    lf = values.lazy().select(keys + [finite(pl.col(f).cast(pl.Float64)).alias(f) for f in names])
-    enough = [pl.col(f).count().over("date") >= min_names for f in names]
+    lf = values.lazy().select(keys + [pl.col(f).cast(pl.Float64).alias(f) for f in names])
+    lf = lf.with_columns([finite(pl.col(f)).alias(f) for f in names])
     lf = lf.with_columns(
-        pl.when(ok).then(
-            pl.col(f).clip(
-                pl.col(f).quantile(lo_q, "linear").over("date"),
-                pl.col(f).quantile(hi_q, "linear").over("date"),
-            )
-        ).alias(f)
-        for f, ok in zip(names, enough, strict=True)
+        [pl.col(f).quantile(lo_q, "linear").over("date").alias(f"_lo_{f}") for f in names]
+        + [pl.col(f).quantile(hi_q, "linear").over("date").alias(f"_hi_{f}") for f in names]
+        + [pl.col(f).count().over("date").alias(f"_n_{f}") for f in names]
     )
-    lf = lf.with_columns(_z(pl.col(f), "date").alias(f) for f in names)
+    lf = lf.with_columns(
+        pl.when(pl.col(f"_n_{f}") >= min_names).then(pl.col(f).clip(pl.col(f"_lo_{f}"), pl.col(f"_hi_{f}"))).alias(f)
+        for f in names
+    )
+    lf = lf.with_columns(
+        [pl.col(f).mean().over("date").alias(f"_m_{f}") for f in names]
+        + [pl.col(f).std().over("date").alias(f"_s_{f}") for f in names]
+    )
+    lf = with_finite(lf, **{f: (pl.col(f) - pl.col(f"_m_{f}")) / pl.col(f"_s_{f}") for f in names})
     if sector_col is not None:
-        group = ["date", sector_col]
-        lf = lf.with_columns((pl.col(f) - pl.col(f).mean().over(group)).alias(f) for f in names)
-        lf = lf.with_columns(
-            finite(pl.col(f) / pl.col(f).std().over("date")).fill_nan(None).alias(f) for f in names
-        )
-    out = lf.rename({f: f"z_{f}" for f in names}).sort("date", "ticker")
+        sector_code = pl.col(sector_col).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+        lf = lf.with_columns(_group=pl.col("date").to_physical().cast(pl.Int64) * 2**32 + sector_code)
+        lf = lf.with_columns((pl.col(f) - pl.col(f).mean().over("_group")).alias(f) for f in names)
+        lf = lf.with_columns(pl.col(f).std().over("date").alias(f"_s_{f}") for f in names)
+        lf = with_finite(lf, **{f: pl.col(f) / pl.col(f"_s_{f}") for f in names})
+    out = lf.select(keys + [pl.col(f).alias(f"z_{f}") for f in names])
     return out.collect(engine=ENGINE)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from quant_lib.factors._panel import SQRT_YEAR, build_panel, finite, has_ticker, output_frame
+from quant_lib.factors._panel import SQRT_YEAR, build_panel, finite, has_ticker, output_frame, with_finite
 
 
 def apply_volatility_scaled_momentum(
@@ -23,7 +23,7 @@ def apply_volatility_scaled_momentum(
     """Add `vsm` to a panel with `adj_close` and `ret` (see `volatility_scaled_momentum`)."""
     momentum = pl.col("adj_close").shift(skip) / pl.col("adj_close").shift(lookback) - 1.0
     vol = pl.col("ret").rolling_std(vol_window, min_samples=vol_window).over("ticker") * SQRT_YEAR
-    return lf.with_columns(vsm=finite(momentum.over("ticker") / vol.clip(lower_bound=vol_floor)))
+    return with_finite(lf, vsm=momentum.over("ticker") / vol.clip(lower_bound=vol_floor))
 
 
 def volatility_scaled_momentum(

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from quant_lib.factors._panel import build_panel, finite, output_frame
+from quant_lib.factors._panel import build_panel, finite, output_frame, with_finite
 from quant_lib.factors.price_factors import apply_beta
 
 Num = TypeVar("Num")
@@ -68,7 +68,8 @@ def apply_valuation_upside(lf: pl.LazyFrame, params: ValuationParams = Valuation
     names = lf.collect_schema().names()
     p = params
     shares = pl.when(pl.col("shares_outstanding") > 0).then(pl.col("shares_outstanding"))
-    revenue_lag = pl.col("revenue").shift(p.growth_lag).over("ticker")
+    lf = lf.with_columns(_rev_lag=pl.col("revenue").shift(p.growth_lag).over("ticker"))
+    revenue_lag = pl.col("_rev_lag")
     growth = (
         finite(pl.col("revenue") / pl.when(revenue_lag > 0).then(revenue_lag) - 1.0)
         .clip(p.growth_floor, p.growth_cap)
@@ -84,14 +85,15 @@ def apply_valuation_upside(lf: pl.LazyFrame, params: ValuationParams = Valuation
         _price=pl.when(pl.col("close") > 0).then(pl.col("close")),
     )
     cf, dps, g, r, price = (pl.col(c) for c in ("_cf", "_dps", "_g", "_r", "_price"))
-    lf = lf.with_columns(
-        intrinsic_value=finite(dcf_value_per_share(cf, g, r, p.terminal_growth, p.years)),
-        _ddm=finite(pl.when(dps > 0).then(ddm_value_per_share(dps, r, p.terminal_growth))),
+    lf = with_finite(
+        lf,
+        intrinsic_value=dcf_value_per_share(cf, g, r, p.terminal_growth, p.years),
+        _ddm=pl.when(dps > 0).then(ddm_value_per_share(dps, r, p.terminal_growth)),
     )
     return lf.with_columns(
         upside=finite(pl.col("intrinsic_value") / price - 1.0).clip(p.upside_floor, p.upside_cap),
         upside_ddm=finite(pl.col("_ddm") / price - 1.0).clip(p.upside_floor, p.upside_cap),
-    ).drop("_cf", "_dps", "_g", "_r", "_price", "_ddm")
+    ).drop("_cf", "_dps", "_g", "_r", "_price", "_ddm", "_rev_lag")
 
 
 def valuation_upside(

@@ -1,0 +1,304 @@
+"""The `portfolio` group: candidate covariance, target weights, risk report, holdings, the daily
+trade list and its VWAP execution schedule.
+
+Every knob is in `PortfolioRunConfig` (the fields of `quant_lib.portfolio.construction.
+PortfolioConfig`, same defaults), so the optimizer (hrp, black_litterman, kelly, mean_variance,
+min_variance, risk_parity, equal_weight) is chosen at launch. Each asset has its own copy of
+the config in the run config; `portfolio_run_config(optimizer="kelly")` builds one that sets
+them all alike. `portfolio_targets` re-estimates the covariance itself on dates where the stored
+`covariance` does not cover its candidates (a different top_n or lookback), so mismatched copies
+cannot give wrong weights.
+
+`holdings` is the all-cash book (`initial_cash`) on every day for now: the execution issue feeds
+it from broker fills, and the trade list then trades from the real positions.
+"""
+
+from datetime import timedelta
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    Config,
+    MetadataValue,
+    Output,
+    RunConfig,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pydantic import Field
+
+from quant_assets.checks import check_specs, to_check_results
+from quant_assets.partitions import partition_dates, single_run, trading_day_partitions
+from quant_assets.reporting import summary_section, text_table
+from quant_lib.data.calendar import trading_days
+from quant_lib.factors import to_markdown
+from quant_lib.portfolio import METHODS
+from quant_lib.portfolio.checks import long_only, max_position, sector_caps, turnover, var_limit, weights_sum
+from quant_lib.portfolio.construction import (
+    PortfolioConfig,
+    build_targets,
+    build_trade_lists,
+    candidate_covariance,
+    cash_holdings,
+    execution_schedules,
+    monthly_turnover,
+    portfolio_values,
+)
+from quant_lib.risk.report import risk_report as compute_risk_report
+from quant_resources.settings import get_settings
+from quant_resources.warehouse import WAREHOUSE_POOL, Warehouse
+
+_DEFAULTS = PortfolioConfig()
+PRICE_HISTORY_DAYS = _DEFAULTS.lookback_days + 15
+"""Weekday partitions of prices read before the run's first day: the covariance / VaR window of
+`lookback_days` returns plus room for market holidays (a larger `lookback_days` in the run config
+is cut to this history)."""
+TURNOVER_HISTORY_DAYS = 21 + 5
+"""Target partitions read before the run's first day for the 21-day turnover."""
+LIQUIDITY_HISTORY_DAYS = 20 + 5
+"""Price partitions before the trade date for the 20-day average volume and volatility."""
+
+PORTFOLIO = dict(
+    partitions_def=trading_day_partitions,
+    backfill_policy=single_run,
+    pool=WAREHOUSE_POOL,
+    io_manager_key="warehouse_io_manager",
+    group_name="portfolio",
+    kinds={"duckdb", "polars"},
+)
+
+
+class PortfolioRunConfig(Config):
+    """Run-time knobs of the portfolio group; defaults are `PortfolioConfig`'s."""
+
+    optimizer: str = Field(_DEFAULTS.optimizer, description=f"Optimizer: one of {', '.join(METHODS)}.")
+    top_n: int = Field(_DEFAULTS.top_n, description="Best-ranked names considered each day.")
+    lookback_days: int = Field(_DEFAULTS.lookback_days, description="Trailing daily returns for the covariance.")
+    min_history_days: int = Field(_DEFAULTS.min_history_days, description="Returns a candidate needs in the window.")
+    cov_method: str = Field(_DEFAULTS.cov_method, description="sample, ledoit_wolf, ledoit_wolf_identity or ewma.")
+    max_position: float = Field(_DEFAULTS.max_position, description="Largest weight of one name.")
+    sector_cap: float | None = Field(_DEFAULTS.sector_cap, description="Largest weight of one sector (null: off).")
+    target_vol: float | None = Field(_DEFAULTS.target_vol, description="Annualised volatility target (null: off).")
+    vol_lookback: int = Field(_DEFAULTS.vol_lookback, description="Days of realised volatility for vol targeting.")
+    min_leverage: float = Field(_DEFAULTS.min_leverage, description="Lowest invested fraction after vol targeting.")
+    max_leverage: float = Field(_DEFAULTS.max_leverage, description="Highest invested fraction (1.0: cash account).")
+    information_coefficient: float = Field(_DEFAULTS.information_coefficient, description="IC for alpha = IC x vol x score.")
+    initial_cash: float = Field(_DEFAULTS.initial_cash, description="Cash of the starting book.")
+    min_trade_value: float = Field(_DEFAULTS.min_trade_value, description="Smallest order value (exits excepted).")
+    var_limit: float = Field(_DEFAULTS.var_limit, description="Daily parametric VaR limit, fraction of value (warns).")
+    var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
+    max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
+
+    def portfolio_config(self) -> PortfolioConfig:
+        return PortfolioConfig(**{name: getattr(self, name) for name in PortfolioConfig.field_names()})
+
+
+CONFIGURED_ASSETS = ("covariance", "portfolio_targets", "risk_report", "holdings", "trade_list")
+
+
+def portfolio_run_config(**overrides) -> RunConfig:
+    """Run config giving every portfolio asset the same `PortfolioRunConfig(**overrides)`."""
+    return RunConfig(ops={name: PortfolioRunConfig(**overrides) for name in CONFIGURED_ASSETS})
+
+
+def _history(asset_key: str, days: int) -> AssetIn:
+    return AssetIn(
+        asset_key,
+        partition_mapping=TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True),
+    )
+
+
+def _in_partition(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
+    first, last = partition_dates(context)
+    return frame.filter(pl.col("date").is_between(first, last))
+
+
+@asset(
+    **PORTFOLIO,
+    ins={"rankings": AssetIn("rankings"), "prices": _history("prices", PRICE_HISTORY_DAYS)},
+    description="Daily covariance (date, ticker, other_ticker) of the top-N ranked names over the trailing lookback.",
+)
+def covariance(context: AssetExecutionContext, config: PortfolioRunConfig, rankings: pl.DataFrame, prices: pl.DataFrame):
+    settings = config.portfolio_config()
+    frame = candidate_covariance(rankings, prices, settings)
+    context.log.info(f"covariance: {frame['date'].n_unique()} dates, {frame.height} entries ({settings.cov_method})")
+    return Output(
+        frame,
+        metadata={"cov_method": settings.cov_method, "dates": frame["date"].n_unique(), "history_rows_read": prices.height},
+    )
+
+
+@asset(
+    **PORTFOLIO,
+    ins={
+        "rankings": AssetIn("rankings"),
+        "covariance": AssetIn("covariance"),
+        "universe": AssetIn("universe"),
+        "prices": _history("prices", PRICE_HISTORY_DAYS),
+    },
+    check_specs=check_specs(
+        "portfolio_targets",
+        [
+            ("weights_sum", "Raw weights (capped allocation) sum to 1 on every date.", True),
+            ("long_only", "No negative or missing weight.", True),
+            ("max_position", "No weight above max_position.", True),
+            ("sector_caps", "No sector above sector_cap.", True),
+        ],
+    ),
+    description="Target weights: optimizer over the top-N ranked names, position / sector caps, vol targeting (rest in cash).",
+)
+def portfolio_targets(
+    context: AssetExecutionContext,
+    config: PortfolioRunConfig,
+    rankings: pl.DataFrame,
+    covariance: pl.DataFrame,
+    universe: pl.DataFrame,
+    prices: pl.DataFrame,
+):
+    settings = config.portfolio_config()
+    result = build_targets(rankings, prices, universe, settings, covariance)
+    targets = result.targets
+    for row in result.fallbacks.head(5).iter_rows(named=True):
+        context.log.warning(f"{row['date']}: {row['fallback_reason']}")
+    latest = targets.filter(pl.col("date") == targets["date"].max()) if targets.height else targets
+    yield Output(
+        targets,
+        metadata={
+            "model": settings.model_name,
+            "fallbacks": result.fallbacks.height,
+            "mean_leverage": float(result.diagnostics["leverage"].mean() or 0.0),
+            "top_holdings_latest": MetadataValue.md(
+                to_markdown(latest.sort("weight", descending=True).head(10).select("ticker", "sector", "weight", "raw_weight", "score"))
+            ),
+        },
+    )
+    yield from to_check_results([
+        weights_sum(targets),
+        long_only(targets),
+        max_position(targets, settings.max_position),
+        sector_caps(targets, settings.sector_cap),
+    ])
+
+
+@asset(**PORTFOLIO, description="The book before today's trades: all cash (initial_cash) until fills feed it.")
+def holdings(context: AssetExecutionContext, config: PortfolioRunConfig):
+    first, last = partition_dates(context)
+    book = cash_holdings(trading_days(first, last), config.portfolio_config().initial_cash)
+    return Output(book, metadata={"days": book.height, "cash": config.initial_cash})
+
+
+@asset(
+    **PORTFOLIO,
+    ins={
+        "portfolio_targets": _history("portfolio_targets", TURNOVER_HISTORY_DAYS),
+        "covariance": AssetIn("covariance"),
+        "holdings": AssetIn("holdings"),
+        "prices": _history("prices", PRICE_HISTORY_DAYS),
+    },
+    check_specs=check_specs(
+        "risk_report",
+        [
+            ("var_limit", "Daily parametric VaR(95%) within var_limit of value (warns).", False),
+            ("turnover", "21-day one-way turnover within max_turnover (warns).", False),
+        ],
+    ),
+    description="Per held name: marginal / component VaR; per date: parametric and historical VaR / CVaR, limits, tail-hedge cost, turnover.",
+)
+def risk_report(
+    context: AssetExecutionContext,
+    config: PortfolioRunConfig,
+    portfolio_targets: pl.DataFrame,
+    covariance: pl.DataFrame,
+    holdings: pl.DataFrame,
+    prices: pl.DataFrame,
+):
+    settings = config.portfolio_config()
+    report = compute_risk_report(
+        _in_partition(portfolio_targets, context), covariance, prices, get_settings().benchmark_ticker,
+        portfolio_values(holdings, prices), settings.var_limit, settings.var_confidence,
+        lookback_days=settings.lookback_days, cov_method=settings.cov_method, max_concentration=settings.max_position,
+    )
+    churn = _in_partition(monthly_turnover(portfolio_targets), context)
+    report = report.join(churn, on="date", how="left")
+    latest = report.filter(pl.col("date") == report["date"].max()).row(0, named=True) if report.height else {}
+    yield Output(
+        report,
+        metadata={
+            "latest_var_pct": float(latest.get("portfolio_var_pct") or 0.0),
+            "latest_limit_status": str(latest.get("limit_status")),
+            "latest_hedge_cost_bps": float(latest.get("hedge_cost_bps") or 0.0),
+        },
+    )
+    yield from to_check_results([var_limit(report, settings.var_limit), turnover(churn, settings.max_turnover)])
+
+
+@asset(
+    **PORTFOLIO,
+    ins={
+        "portfolio_targets": AssetIn("portfolio_targets"),
+        "holdings": AssetIn("holdings"),
+        "rankings": AssetIn("rankings"),
+        "universe": AssetIn("universe"),
+        "prices": AssetIn("prices"),
+    },
+    description="Orders from holdings to targets in whole shares at the close (seed dashboard trade fields).",
+)
+def trade_list(
+    context: AssetExecutionContext,
+    config: PortfolioRunConfig,
+    portfolio_targets: pl.DataFrame,
+    holdings: pl.DataFrame,
+    rankings: pl.DataFrame,
+    universe: pl.DataFrame,
+    prices: pl.DataFrame,
+):
+    trades = build_trade_lists(portfolio_targets, holdings, prices, rankings, universe, config.portfolio_config())
+    buys = trades.filter(pl.col("side") == "BUY")
+    return Output(
+        trades,
+        metadata={"orders": trades.height, "buy_value": float(buys["value"].sum()),
+                  "sell_value": float(trades["value"].sum() - buys["value"].sum())},
+    )
+
+
+@asset(
+    **PORTFOLIO,
+    ins={"trade_list": AssetIn("trade_list"), "prices": _history("prices", LIQUIDITY_HISTORY_DAYS)},
+    description="VWAP slices (30-minute bins, U-shaped volume) of every order with square-root impact estimates.",
+)
+def execution_schedule(context: AssetExecutionContext, trade_list: pl.DataFrame, prices: pl.DataFrame):
+    schedule = execution_schedules(trade_list, prices)
+    impact = schedule["expected_impact_bps"].mean() if schedule.height else None
+    return Output(schedule, metadata={"slices": schedule.height, "mean_impact_bps": float(impact or 0.0)})
+
+
+@summary_section
+def _portfolio_summary(warehouse: Warehouse, latest) -> str:
+    if not {"portfolio_targets", "risk_report", "trade_list"} <= set(warehouse.tables()):
+        return ""
+    day_after = latest + timedelta(days=1)
+    targets = warehouse.read("portfolio_targets", latest, day_after)
+    report = warehouse.read("risk_report", latest, day_after)
+    trades = warehouse.read("trade_list", latest, day_after)
+    if targets.is_empty():
+        return f"Portfolio: no targets for {latest}"
+    head = targets.sort("weight", descending=True).head(10).select("ticker", "sector", "weight", "raw_weight", "score")
+    lines = [
+        f"Portfolio on {latest} ({targets['model_name'][0]}, method {targets['method_used'][0]}): "
+        f"{targets.height} names, invested {targets['weight'].sum():.1%}, leverage {targets['leverage'][0]:.2f}",
+        text_table(head, "{:.4f}"),
+    ]
+    if report.height:
+        r = report.row(0, named=True)
+        headline = pl.DataFrame({
+            "var_pct": [r["portfolio_var_pct"]], "hist_var_pct": [r["historical_var_pct"]],
+            "hist_cvar_pct": [r["historical_cvar_pct"]], "hedge_cost_bps": [r["hedge_cost_bps"]],
+            "turnover_21d": [r.get("turnover_21d")], "limit_status": [r["limit_status"]],
+        })
+        lines += ["Risk:", text_table(headline, "{:.4f}")]
+    lines += [
+        f"Trade list: {trades.height} orders, buys {trades.filter(pl.col('side') == 'BUY')['value'].sum():,.0f}",
+        text_table(trades.head(10).select("ticker", "side", "shares", "value", "conviction", "reason"), "{:,.0f}"),
+    ]
+    return "\n".join(lines)
