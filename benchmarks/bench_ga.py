@@ -29,7 +29,7 @@ from quant_lib.research import GeneticOptimizer, builtin_map
 from quant_lib.research.fitness import StrategyFitnessConfig, make_strategy_fitness
 
 N_TICKERS, N_DAYS, SEED = 200, 2_520, 11
-POPULATION, GENERATIONS, GA_SEED = 40, 10, 3
+POPULATION, GENERATIONS, GA_SEED = 40, 12, 3
 PARAM_RANGES = {
     "lookback": (20, 252, int),
     "top_n": (5, 50, int),

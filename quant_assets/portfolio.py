@@ -299,6 +299,10 @@ def _portfolio_summary(warehouse: Warehouse, latest) -> str:
         lines += ["Risk:", text_table(headline, "{:.4f}")]
     lines += [
         f"Trade list: {trades.height} orders, buys {trades.filter(pl.col('side') == 'BUY')['value'].sum():,.0f}",
-        text_table(trades.head(10).select("ticker", "side", "shares", "value", "conviction", "reason"), "{:,.0f}"),
+        text_table(
+            trades.sort(["side", "value"], descending=[True, True]).head(10)
+            .select("ticker", "side", "shares", "value", "conviction", "reason"),
+            "{:,.0f}",
+        ),
     ]
     return "\n".join(lines)

@@ -35,12 +35,13 @@ def _remember(key: str, fn: Callable[[Any], Any]) -> None:
     _WORKER_FUNCTIONS[key] = fn
 
 
-def run_pickled_chunk(key: str, payload: bytes, items: Sequence[Any]) -> list[dict[str, Any]]:
-    """Process-pool task body: ``fn`` arrives pickled once by the driver (``payload``) and is
-    unpickled once per worker process for each distinct ``key``."""
+def run_pickled_chunk(key: str, payload_path: str, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """Process-pool task body: ``fn`` was pickled once by the driver into ``payload_path`` and is
+    loaded once per worker process for each distinct ``key``."""
     fn = _WORKER_FUNCTIONS.get(key)
     if fn is None:
-        fn = pickle.loads(payload)
+        with open(payload_path, "rb") as handle:
+            fn = pickle.load(handle)
         _remember(key, fn)
     return run_chunk(fn, items)
 

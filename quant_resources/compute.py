@@ -21,8 +21,9 @@ Engines:
 - ``local``: ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn`` start method (safe with
   threads, polars and torch). The pool persists across calls; ``fn`` and the items must be
   picklable (module-level functions or ``functools.partial`` of them). ``fn`` - with any data
-  bound into it - is pickled once by the driver (again only when a different ``fn`` is mapped)
-  and unpickled once per worker; items go in chunks of about two per worker.
+  bound into it - is pickled once by the driver into a temporary file (again only when a
+  different ``fn`` is mapped) and loaded once per worker, so only the items travel with each
+  task; items go in small chunks (about eight per worker) for dynamic load balancing.
 - ``ray``: plain Ray core. ``fn`` is put in the object store once (again only when a different
   ``fn`` is mapped) and one generic remote task per item applies it; each worker process
   deserialises ``fn`` - with any large data bound into it - once and caches it, so a GA that maps
@@ -49,7 +50,9 @@ import math
 import multiprocessing
 import os
 import pickle
+import tempfile
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
@@ -146,19 +149,27 @@ class SerialBackend(_BackendBase):
         return _with_items(run_chunk(fn, items), items)
 
 
+def _remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 class ProcessPoolBackend(_BackendBase):
     """A persistent spawn-based ``ProcessPoolExecutor`` with ``max_workers`` processes."""
 
     kind = "local"
 
-    def __init__(self, max_workers: int = 2, chunks_per_worker: int = 2) -> None:
+    def __init__(self, max_workers: int = 2, chunks_per_worker: int = 8) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.max_workers = max_workers
         self.chunks_per_worker = chunks_per_worker
         self._executor: ProcessPoolExecutor | None = None
         self._shared_fn: Any = None
-        self._shared_payload: tuple[str, bytes] | None = None
+        self._shared_payload: tuple[str, str] | None = None
+        self._payload_cleanup: weakref.finalize | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -167,8 +178,9 @@ class ProcessPoolBackend(_BackendBase):
             )
         return self._executor
 
-    def _payload(self, fn: Callable[[Any], Any]) -> tuple[str, bytes]:
-        """``fn`` pickled once (and again only when a different ``fn`` is mapped)."""
+    def _payload(self, fn: Callable[[Any], Any]) -> tuple[str, str]:
+        """``(key, path)`` of ``fn`` pickled once into a temporary file (again only when a different
+        ``fn`` is mapped); the file is removed when ``fn`` changes or the backend closes."""
         if self._shared_fn is not fn or self._shared_payload is None:
             try:
                 payload = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
@@ -177,19 +189,31 @@ class ProcessPoolBackend(_BackendBase):
                     f"fn {fn!r} cannot be pickled for a worker process ({type(exc).__name__}: {exc}); "
                     "use a module-level function or a functools.partial of one"
                 ) from exc
+            self._drop_payload()
+            descriptor, path = tempfile.mkstemp(prefix="quant-compute-", suffix=".pkl")
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(payload)
+            self._payload_cleanup = weakref.finalize(self, _remove_file, path)
             self._shared_fn = fn
-            self._shared_payload = (hashlib.blake2b(payload, digest_size=16).hexdigest(), payload)
+            self._shared_payload = (hashlib.blake2b(payload, digest_size=16).hexdigest(), path)
         return self._shared_payload
+
+    def _drop_payload(self) -> None:
+        if self._payload_cleanup is not None:
+            self._payload_cleanup()
+        self._shared_fn = self._shared_payload = self._payload_cleanup = None
 
     def map_results(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[dict[str, Any]]:
         items = list(items)
         if not items:
             return []
-        key, payload = self._payload(fn)
+        key, payload_path = self._payload(fn)
         chunk_size = max(1, math.ceil(len(items) / (self.max_workers * self.chunks_per_worker)))
         starts = range(0, len(items), chunk_size)
         pool = self._pool()
-        futures = [pool.submit(run_pickled_chunk, key, payload, items[start : start + chunk_size]) for start in starts]
+        futures = [
+            pool.submit(run_pickled_chunk, key, payload_path, items[start : start + chunk_size]) for start in starts
+        ]
         outcomes: list[dict[str, Any]] = []
         for start, future in zip(starts, futures):
             try:
@@ -205,7 +229,7 @@ class ProcessPoolBackend(_BackendBase):
         return _with_items(outcomes, items)
 
     def close(self) -> None:
-        self._shared_fn = self._shared_payload = None
+        self._drop_payload()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None

@@ -50,7 +50,7 @@ RUN_FILES = ("config.json", "equity_curve.parquet", "trades.parquet", "metrics.j
 _LIST_COLUMNS = {
     "run_id": pl.String,
     "name": pl.String,
-    "created_at": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
     "git_sha": pl.String,
     "config_hash": pl.String,
     "data_hash": pl.String,
@@ -364,7 +364,10 @@ class ExperimentStore:
         if not rows:
             return pl.DataFrame(schema=_LIST_COLUMNS)
         frame = pl.from_dicts(rows, infer_schema_length=None)
-        return frame.with_columns(pl.col(c).cast(t) for c, t in _LIST_COLUMNS.items()).sort("name", "created_at", "run_id")
+        frame = frame.with_columns(pl.col(c).cast(t) for c, t in _LIST_COLUMNS.items() if c != "created_at")
+        return frame.with_columns(
+            pl.col("created_at").cast(pl.String).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", time_zone="UTC")
+        ).sort("name", "created_at", "run_id")
 
     def record_trials(self, name: str, configs: Iterable[Mapping[str, Any]]) -> int:
         """Register configurations evaluated under ``name`` without saving full runs (e.g. all GA

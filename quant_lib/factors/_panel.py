@@ -24,8 +24,9 @@ in the last bit depending on which other dates are in the frame; the in-memory e
 TRADING_DAYS_PER_YEAR = 252
 SQRT_YEAR = math.sqrt(TRADING_DAYS_PER_YEAR)
 
-SNAPSHOT_VALUE_COLUMNS: tuple[str, ...] = FUNDAMENTAL_METRICS
-SNAPSHOT_DATE_COLUMNS: tuple[str, ...] = ("period_end", "report_date")
+SNAPSHOT_VALUE_COLUMNS: tuple[str, ...] = tuple(m for m in FUNDAMENTAL_METRICS if m != "ebitda")
+"""The snapshot metrics the factors use (EBITDA is not used by any factor)."""
+SNAPSHOT_DATE_COLUMNS: tuple[str, ...] = ("report_date",)
 
 
 def require_columns(df: pl.DataFrame | pl.LazyFrame, columns: tuple[str, ...] | list[str], what: str) -> None:

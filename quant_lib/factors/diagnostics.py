@@ -105,25 +105,43 @@ def factor_diagnostics(
         fwd = forward.select(
             pl.col("date").cast(pl.Date), pl.col("ticker").cast(pl.String), *[f"fwd_{h}" for h in horizons]
         )
-    long = (
-        scores.lazy()
-        .select(pl.col("date").cast(pl.Date), "ticker", *[pl.col(f).cast(pl.Float64) for f in names])
-        .unpivot(index=["date", "ticker"], on=names, variable_name="factor", value_name="value")
-        .filter(pl.col("value").is_finite())
-        .join(fwd.lazy(), on=["date", "ticker"], how="inner")
-    )
     fcols = [f"fwd_{h}" for h in horizons]
-
-    ic_by_date = (
-        long.group_by("factor", "date")
-        .agg(
-            pl.len().alias("n"),
-            *[pl.corr("value", c).alias(f"ic_{h}") for h, c in zip(horizons, fcols, strict=True)],
-            *[pl.corr("value", c, method="spearman").alias(f"rank_ic_{h}") for h, c in zip(horizons, fcols, strict=True)],
+    idx = {f: i for i, f in enumerate(names)}
+    wide = (
+        scores.select(
+            pl.col("date").cast(pl.Date),
+            pl.col("ticker").cast(pl.String),
+            *[pl.col(f).cast(pl.Float64).alias(f"_v{idx[f]}") for f in names],
         )
-        .sort("factor", "date")
-        .collect(engine=ENGINE)
+        .join(fwd, on=["date", "ticker"], how="inner")
+        .with_columns([pl.when(pl.col(f"_v{i}").is_finite()).then(pl.col(f"_v{i}")).alias(f"_v{i}") for i in idx.values()])
+        .sort("date", "ticker")
+        .with_columns(pl.col("date").set_sorted())
     )
+    v = {f: pl.col(f"_v{idx[f]}") for f in names}
+
+    ic_wide = (
+        wide.group_by("date")
+        .agg(
+            *[v[f].count().alias(f"n|{f}") for f in names],
+            *[pl.corr(v[f], c).alias(f"ic_{h}|{f}") for f in names for h, c in zip(horizons, fcols, strict=True)],
+            *[
+                pl.corr(v[f], c, method="spearman").alias(f"rank_ic_{h}|{f}")
+                for f in names
+                for h, c in zip(horizons, fcols, strict=True)
+            ],
+        )
+        .sort("date")
+    )
+    metric_names = ["n"] + [f"ic_{h}" for h in horizons] + [f"rank_ic_{h}" for h in horizons]
+    ic_by_date = pl.concat(
+        [
+            ic_wide.select(
+                pl.lit(f).alias("factor"), "date", *[pl.col(f"{m}|{f}").alias(m) for m in metric_names]
+            ).filter(pl.col("n") > 0)
+            for f in names
+        ]
+    ).with_columns(pl.col("n").cast(pl.UInt32))
     ic_long = ic_by_date.unpivot(
         index=["factor", "date"],
         on=[f"ic_{h}" for h in horizons] + [f"rank_ic_{h}" for h in horizons],
@@ -160,19 +178,29 @@ def factor_diagnostics(
         .sort("factor", "horizon")
     )
 
-    bucketed = long.with_columns(
-        quantile=(
-            (pl.col("value").rank("ordinal").over("factor", "date") - 1) * quantiles // pl.len().over("factor", "date")
-            + 1
-        ).cast(pl.Int32),
-        _n=pl.len().over("factor", "date"),
-    ).filter(pl.col("_n") >= quantiles)
+    counts = {f: v[f].count().over("date") for f in names}
+    ranked = wide.with_columns(
+        *[
+            pl.when(counts[f] >= quantiles)
+            .then((v[f].rank("ordinal").over("date") - 1) * quantiles // counts[f] + 1)
+            .cast(pl.Int32)
+            .alias(f"_q{idx[f]}")
+            for f in names
+        ],
+        *[v[f].rank("average").over("date").alias(f"_r{idx[f]}") for f in names],
+    )
     q_by_date = (
-        bucketed.unpivot(index=["factor", "date", "quantile"], on=fcols, variable_name="h", value_name="fwd")
+        pl.concat(
+            [
+                ranked.select(pl.lit(f).alias("factor"), "date", pl.col(f"_q{idx[f]}").alias("quantile"), *fcols)
+                for f in names
+            ]
+        )
+        .drop_nulls("quantile")
+        .unpivot(index=["factor", "date", "quantile"], on=fcols, variable_name="h", value_name="fwd")
         .with_columns(horizon=pl.col("h").str.extract(r"(\d+)$").cast(pl.Int32))
         .group_by("factor", "horizon", "date", "quantile")
         .agg(pl.col("fwd").mean())
-        .collect(engine=ENGINE)
     )
     quantile_returns = (
         q_by_date.group_by("factor", "horizon", "quantile")
@@ -197,34 +225,38 @@ def factor_diagnostics(
         .sort("factor", "horizon")
     )
 
-    day_index = scores.select(pl.col("date").cast(pl.Date).unique().sort()).with_row_index("day").lazy()
-    ranked = (
-        bucketed.select("factor", "date", "ticker", "quantile", rank=pl.col("value").rank("average").over("factor", "date"))
-        .join(day_index, on="date")
-        .sort("factor", "ticker", "date")
+    day = pl.col("date").rank("dense")
+    lagged = (
+        ranked.select("date", "ticker", *[f"_q{i}" for i in idx.values()], *[f"_r{i}" for i in idx.values()])
+        .with_columns(_day=day)
+        .sort("ticker", "date")
+        .with_columns(_prev_ok=(pl.col("_day").shift(1) == pl.col("_day") - 1).over("ticker"))
         .with_columns(
-            prev_ok=(pl.col("day").shift(1) == pl.col("day") - 1).over("factor", "ticker"),
-            prev_rank=pl.col("rank").shift(1).over("factor", "ticker"),
-            prev_q=pl.col("quantile").shift(1).over("factor", "ticker"),
-        )
-        .with_columns(
-            prev_rank=pl.when(pl.col("prev_ok")).then(pl.col("prev_rank")),
-            prev_q=pl.when(pl.col("prev_ok")).then(pl.col("prev_q")),
+            *[pl.when(pl.col("_prev_ok")).then(pl.col(f"_q{i}").shift(1).over("ticker")).alias(f"_pq{i}") for i in idx.values()],
+            *[pl.when(pl.col("_prev_ok")).then(pl.col(f"_r{i}").shift(1).over("ticker")).alias(f"_pr{i}") for i in idx.values()],
         )
     )
-    turnover_by_date = (
-        ranked.filter(pl.col("day") > 0)
-        .group_by("factor", "date")
-        .agg(
-            rank_autocorr=pl.corr("rank", "prev_rank"),
-            top_turnover=1.0
-            - ((pl.col("quantile") == quantiles) & (pl.col("prev_q") == quantiles)).sum()
-            / (pl.col("quantile") == quantiles).sum(),
-            has_prev=pl.col("prev_q").is_not_null().any(),
-        )
-        .filter(pl.col("has_prev"))
-        .collect(engine=ENGINE)
+    top = {i: pl.col(f"_q{i}") == quantiles for i in idx.values()}
+    turnover_wide = lagged.group_by("date").agg(
+        *[pl.corr(f"_r{i}", f"_pr{i}").alias(f"rank_autocorr|{f}") for f, i in idx.items()],
+        *[
+            (1.0 - (top[i] & (pl.col(f"_pq{i}") == quantiles)).sum() / top[i].sum()).alias(f"top_turnover|{f}")
+            for f, i in idx.items()
+        ],
+        *[pl.col(f"_pq{i}").is_not_null().any().alias(f"has_prev|{f}") for f, i in idx.items()],
     )
+    turnover_by_date = pl.concat(
+        [
+            turnover_wide.select(
+                pl.lit(f).alias("factor"),
+                "date",
+                pl.col(f"rank_autocorr|{f}").alias("rank_autocorr"),
+                pl.col(f"top_turnover|{f}").alias("top_turnover"),
+                pl.col(f"has_prev|{f}").alias("has_prev"),
+            )
+            for f in names
+        ]
+    ).filter(pl.col("has_prev"))
     turnover = (
         turnover_by_date.group_by("factor")
         .agg(

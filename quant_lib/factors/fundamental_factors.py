@@ -13,7 +13,9 @@ from __future__ import annotations
 import polars as pl
 
 from quant_lib.factors._panel import (
+    ENGINE,
     build_panel,
+    date_ordered,
     finite,
     is_not_ticker,
     output_frame,
@@ -93,20 +95,20 @@ def apply_quality_scores(lf: pl.LazyFrame) -> pl.LazyFrame:
     the available components; nulls are skipped, all-null gives null.
     """
     subs = [s for group in QUALITY_SUBCOMPONENTS.values() for s in group]
+    x = {s: pl.col(_q(s)) for s in subs}
+    lf = with_finite(lf, **{_q(s): (x[s] - x[s].mean().over("date")) / x[s].std().over("date") for s in subs})
     lf = lf.with_columns(
-        [pl.col(_q(s)).mean().over("date").alias(f"_m{s}") for s in subs]
-        + [pl.col(_q(s)).std().over("date").alias(f"_s{s}") for s in subs]
+        [_mean_available([pl.col(_q(s)) for s in group]).alias(f"qmj_{name}") for name, group in QUALITY_SUBCOMPONENTS.items()]
     )
-    lf = with_finite(lf, **{_q(s): (pl.col(_q(s)) - pl.col(f"_m{s}")) / pl.col(f"_s{s}") for s in subs})
-    lf = lf.drop([f"_m{s}" for s in subs] + [f"_s{s}" for s in subs])
-    components = [
-        pl.mean_horizontal([pl.col(_q(s)) for s in group]).alias(f"qmj_{name}")
-        for name, group in QUALITY_SUBCOMPONENTS.items()
-    ]
-    lf = lf.with_columns(components)
-    return lf.with_columns(qmj=pl.mean_horizontal([f"qmj_{n}" for n in QUALITY_SUBCOMPONENTS])).drop(
+    return lf.with_columns(qmj=_mean_available([pl.col(f"qmj_{n}") for n in QUALITY_SUBCOMPONENTS])).drop(
         [_q(s) for s in subs]
     )
+
+
+def _mean_available(columns: list[pl.Expr]) -> pl.Expr:
+    """Row-wise mean of the non-null values (null when all are null)."""
+    count = pl.sum_horizontal([c.is_not_null().cast(pl.Float64) for c in columns])
+    return pl.when(count > 0).then(pl.sum_horizontal(columns) / count)
 
 
 def quality_minus_junk(
@@ -124,10 +126,10 @@ def quality_minus_junk(
     - safety: -total_debt/TA, -beta (shrunk 252-day beta) and -252-day return volatility (with prices);
     - payout: dividends/NI (NI > 0), -(shares / shares `growth_lag` days earlier - 1) (net issuance).
     A ratio with a missing or non-positive denominator is null; ratios are clipped to QUALITY_BOUNDS.
-    Each becomes a cross-sectional z-score per date (AFP rank-transform first; plain z-scores of the
-    clipped ratios here, which keeps the cost at one mean and one std per subcomponent); a component
-    is the mean of its available z-scores and qmj the mean of the available components (nulls
-    skipped). The cross-section is every ticker of the input on that date except the benchmark.
+    Each becomes a cross-sectional z-score per date (AFP z-score cross-sectional ranks; the clipped
+    ratios are z-scored directly here, one mean and one std per subcomponent, a fifth of the cost);
+    a component is the mean of its available z-scores and qmj the mean of the available components
+    (nulls skipped). The cross-section is every ticker of the input on that date except the benchmark.
     Returns (date, ticker, qmj_profitability, qmj_growth, qmj_safety, qmj_payout, qmj).
     """
     bench = benchmark_ticker if prices is not None else None
@@ -135,10 +137,11 @@ def quality_minus_junk(
     if bench is not None and "ret" in panel.collect_schema().names():
         panel = apply_beta(panel)
     panel = apply_quality_inputs(panel, growth_lag=growth_lag)
-    panel = panel.filter(is_not_ticker(panel, bench))
-    out = apply_quality_scores(panel)
-    cols = ["date", "ticker"] + [f"qmj_{n}" for n in QUALITY_SUBCOMPONENTS] + ["qmj"]
-    return output_frame(out, cols)
+    inputs = [_q(s) for group in QUALITY_SUBCOMPONENTS.values() for s in group]
+    series = panel.filter(is_not_ticker(panel, bench)).select("date", "ticker", *inputs).collect(engine=ENGINE)
+    frame = date_ordered(series).with_columns(pl.col("date").set_sorted())
+    cols = [pl.col("date"), pl.col("ticker").cast(pl.String)] + [f"qmj_{n}" for n in QUALITY_SUBCOMPONENTS] + ["qmj"]
+    return apply_quality_scores(frame.lazy()).select(cols).collect(engine=ENGINE)
 
 
 def needs_surprise_fallback(panel: pl.DataFrame) -> bool:
@@ -172,8 +175,10 @@ def apply_post_earnings_drift(
     if surprise_fallback:
         report_day = pl.when(report_idx > 0).then(cal.gather((report_idx - 1).clip(lower_bound=0)))
         price_at = lf.select("ticker", pl.col("date").alias("_report_day"), pl.col("close").alias("_report_close"))
-        lf = lf.with_columns(_report_day=report_day).join(
-            price_at, on=["ticker", "_report_day"], how="left", maintain_order="left"
+        lf = (
+            lf.with_columns(_report_day=report_day)
+            .join(price_at, on=["ticker", "_report_day"], how="left", maintain_order="left")
+            .with_columns(pl.col("ticker").set_sorted())
         )
         fallback = (pl.col("eps_actual") - pl.col("eps_estimate")) / _positive("_report_close")
         sue = pl.coalesce(sue, finite(fallback))

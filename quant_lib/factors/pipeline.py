@@ -44,7 +44,15 @@ def process_factors(
         raise ValueError(f"winsor quantiles must satisfy 0 <= low < high <= 1, got {winsor}")
 
     keys = ["date", "ticker"] + ([sector_col] if sector_col is not None else [])
-    lf = values.lazy().select(keys + [pl.col(f).cast(pl.Float64).alias(f) for f in names])
+    frame = values.select(keys + [pl.col(f).cast(pl.Float64).alias(f) for f in names])
+    ordered = frame.select(
+        ((pl.col("date").diff() > 0) | ((pl.col("date").diff() == 0) & (pl.col("ticker") > pl.col("ticker").shift())))
+        .fill_null(True)
+        .all()
+    ).item()
+    if not ordered:
+        frame = frame.sort("date", "ticker", maintain_order=True)
+    lf = frame.with_columns(pl.col("date").set_sorted()).lazy()
     lf = lf.with_columns([finite(pl.col(f)).alias(f) for f in names])
     lf = lf.with_columns(
         [pl.col(f).quantile(lo_q, "linear").over("date").alias(f"_lo_{f}") for f in names]
@@ -55,16 +63,16 @@ def process_factors(
         pl.when(pl.col(f"_n_{f}") >= min_names).then(pl.col(f).clip(pl.col(f"_lo_{f}"), pl.col(f"_hi_{f}"))).alias(f)
         for f in names
     )
-    lf = lf.with_columns(
-        [pl.col(f).mean().over("date").alias(f"_m_{f}") for f in names]
-        + [pl.col(f).std().over("date").alias(f"_s_{f}") for f in names]
-    )
-    lf = with_finite(lf, **{f: (pl.col(f) - pl.col(f"_m_{f}")) / pl.col(f"_s_{f}") for f in names})
-    if sector_col is not None:
+    if sector_col is None:
+        lf = with_finite(
+            lf, **{f: (pl.col(f) - pl.col(f).mean().over("date")) / pl.col(f).std().over("date") for f in names}
+        )
+    else:
+        # z - mean(z | sector) = (w - mean(w | sector)) / std(w), so the neutral score is the
+        # sector-demeaned winsorized value over its own cross-sectional std.
         sector_code = pl.col(sector_col).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
         lf = lf.with_columns(_group=pl.col("date").to_physical().cast(pl.Int64) * 2**32 + sector_code)
         lf = lf.with_columns((pl.col(f) - pl.col(f).mean().over("_group")).alias(f) for f in names)
-        lf = lf.with_columns(pl.col(f).std().over("date").alias(f"_s_{f}") for f in names)
-        lf = with_finite(lf, **{f: pl.col(f) / pl.col(f"_s_{f}") for f in names})
+        lf = with_finite(lf, **{f: pl.col(f) / pl.col(f).std().over("date") for f in names})
     out = lf.select(keys + [pl.col(f).alias(f"z_{f}") for f in names])
     return out.collect(engine=ENGINE)

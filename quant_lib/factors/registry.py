@@ -162,7 +162,7 @@ def _missing_inputs(
     return None
 
 
-def active_rows(panel: pl.LazyFrame, universe: pl.DataFrame | None, benchmark_ticker: str) -> pl.LazyFrame:
+def active_rows(frame: pl.LazyFrame, universe: pl.DataFrame | None, benchmark_ticker: str) -> pl.LazyFrame:
     """Keep the rows of active, non-benchmark members and attach `sector`.
 
     `universe` is either the securities master (ticker, sector, listed_date, delisted_date,
@@ -171,42 +171,44 @@ def active_rows(panel: pl.LazyFrame, universe: pl.DataFrame | None, benchmark_ti
     (and is_active). Tickers absent from the universe are dropped; a null sector becomes "Unknown".
     With `universe=None` every non-benchmark ticker is active, sector "Unknown".
     """
-    panel = panel.filter(is_not_ticker(panel, benchmark_ticker))
+    frame = frame.filter(is_not_ticker(frame, benchmark_ticker))
     if universe is None:
-        return panel.with_columns(sector=pl.lit("Unknown"))
+        return frame.with_columns(sector=pl.lit("Unknown"))
     require_columns(universe, ("ticker",), "universe")
-    dtype = panel.collect_schema()["ticker"]
-    ticker = pl.col("ticker").cast(pl.String).cast(dtype, strict=False)
-    universe = universe.filter(pl.col("ticker").is_not_null())
+    dtype = frame.collect_schema()["ticker"]
     sector = pl.col("sector").cast(pl.String) if "sector" in universe.columns else pl.lit(None, dtype=pl.String)
-    keep = pl.lit(True)
+    keep = pl.col("ticker").is_not_null()
     if "is_benchmark" in universe.columns:
         keep = keep & ~pl.col("is_benchmark").fill_null(False)
     if "date" in universe.columns:
         if "is_active" in universe.columns:
             keep = keep & pl.col("is_active").fill_null(False)
-        members = universe.lazy().filter(keep).select(
-            pl.col("date").cast(pl.Date), ticker, sector.alias("sector")
-        ).filter(pl.col("ticker").is_not_null())
-        out = panel.join(members, on=["date", "ticker"], how="inner", maintain_order="left")
+        members = (
+            universe.filter(keep)
+            .select(pl.col("date").cast(pl.Date), pl.col("ticker").cast(pl.String).cast(dtype, strict=False), sector)
+            .filter(pl.col("ticker").is_not_null())
+        )
+        out = frame.join(members.lazy(), on=["date", "ticker"], how="inner", maintain_order="left")
     else:
-        master = universe.lazy().filter(keep).select(
-            ticker,
-            sector.alias("sector"),
+        master = universe.filter(keep).select(
+            pl.col("ticker").cast(pl.String).cast(dtype, strict=False),
+            sector,
             (pl.col("listed_date").cast(pl.Date) if "listed_date" in universe.columns
-             else pl.lit(None, dtype=pl.Date)).alias("_listed"),
+             else pl.lit(None, dtype=pl.Date)).alias("listed"),
             (pl.col("delisted_date").cast(pl.Date) if "delisted_date" in universe.columns
-             else pl.lit(None, dtype=pl.Date)).alias("_delisted"),
-        )
-        out = (
-            panel.join(master, on="ticker", how="inner", maintain_order="left")
-            .filter(
-                (pl.col("_listed").is_null() | (pl.col("_listed") <= pl.col("date")))
-                & (pl.col("_delisted").is_null() | (pl.col("date") < pl.col("_delisted")))
-            )
-            .drop("_listed", "_delisted")
-        )
-        out = out.filter(pl.col("ticker").is_not_null())
+             else pl.lit(None, dtype=pl.Date)).alias("delisted"),
+        ).filter(pl.col("ticker").is_not_null()).unique("ticker", keep="first", maintain_order=True)
+        tickers = master.get_column("ticker")
+
+        def lookup(column: str) -> pl.Expr:
+            return pl.col("ticker").replace_strict(tickers, master.get_column(column), default=None)
+
+        listed, delisted = lookup("listed"), lookup("delisted")
+        out = frame.filter(
+            pl.col("ticker").is_in(tickers.implode())
+            & (listed.is_null() | (listed <= pl.col("date")))
+            & (delisted.is_null() | (pl.col("date") < delisted))
+        ).with_columns(sector=lookup("sector"))
     return out.with_columns(pl.col("sector").fill_null("Unknown"))
 
 
@@ -221,7 +223,7 @@ def compute_factor_values(
     """Every factor in FACTORS (or `factors`) for every (date, ticker) price row of an active member.
 
     Time-series steps run on each ticker's full price history (benchmark included for returns);
-    cross-sectional steps (QMJ rank z-scores) run per date over the active members. A factor whose
+    cross-sectional steps (QMJ z-scores) run per date over the active members. A factor whose
     inputs are missing is dropped (column all null) with the reason in `dropped`. Output sorted by
     (date, ticker): date, ticker, sector, the FACTOR_NAMES columns, then EXTRA_COLUMNS.
     """
@@ -262,16 +264,17 @@ def compute_factor_values(
     if "upside" in run:
         lf = apply_valuation_upside(lf, valuation)
 
-    lf = active_rows(lf, universe, benchmark_ticker)
+    schema = lf.collect_schema().names()
+    computed = [c for c in (*FACTOR_NAMES, *EXTRA_COLUMNS) if c in schema and (c not in FACTORS or c in run)]
+    series = lf.select("date", "ticker", *computed, *[c for c in schema if c.startswith("_q_")])
+    series = series.filter(is_not_ticker(series, benchmark_ticker)).collect(engine=ENGINE)
+    frame = date_ordered(series).with_columns(pl.col("date").set_sorted())
+    lf = active_rows(frame.lazy(), universe, benchmark_ticker)
     if "qmj" in run:
         lf = apply_quality_scores(lf)
-
-    schema = lf.collect_schema().names()
+        computed.append("qmj")
     out_cols = [pl.col("date"), pl.col("ticker").cast(pl.String), pl.col("sector")]
     for col in (*FACTOR_NAMES, *EXTRA_COLUMNS):
-        if col in schema and (col not in FACTORS or col in run):
-            out_cols.append(pl.col(col).cast(pl.Float64))
-        else:
-            out_cols.append(pl.lit(None, dtype=pl.Float64).alias(col))
-    values = date_ordered(lf.select(out_cols).collect(engine=ENGINE))
+        out_cols.append(pl.col(col).cast(pl.Float64) if col in computed else pl.lit(None, dtype=pl.Float64).alias(col))
+    values = lf.select(out_cols).collect(engine=ENGINE)
     return FactorComputation(values=values, dropped=dropped)

@@ -215,7 +215,7 @@ def return_panel(prices: pl.DataFrame, price_col: str = "adj_close") -> ReturnPa
         return ReturnPanel(np.array([], dtype="datetime64[D]"), np.array([], dtype=object), np.zeros((0, 0)))
     wide = prices.pivot(on="ticker", index="date", values=price_col, sort_columns=True).sort("date")
     tickers = np.asarray([c for c in wide.columns if c != "date"], dtype=object)
-    level = wide.select(pl.col(t).cast(pl.Float64) for t in tickers).to_numpy().astype(np.float64)
+    level = wide.drop("date").cast(pl.Float64).to_numpy()
     level = np.where(level > 0, level, np.nan)
     returns = np.full(level.shape, np.nan)
     returns[1:] = level[1:] / level[:-1] - 1.0
@@ -254,10 +254,7 @@ def _select_candidates(panel: ReturnPanel, ranked: pl.DataFrame, end: int, confi
         block = window[:, cols[in_panel]]
         finite = np.isfinite(block)
         counts[in_panel] = finite.sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            spread[in_panel] = np.nanmax(np.where(finite, block, -np.inf), axis=0) - np.nanmin(
-                np.where(finite, block, np.inf), axis=0
-            )
+        spread[in_panel] = np.where(finite, block, -np.inf).max(axis=0) - np.where(finite, block, np.inf).min(axis=0)
     eligible = in_panel & (counts >= config.min_history_days) & (spread > 0)
     chosen = np.flatnonzero(eligible)[: config.top_n]
     order = np.argsort(ranked["ticker"].to_numpy()[chosen], kind="stable")
@@ -278,7 +275,15 @@ def _ranked_by_date(rankings: pl.DataFrame, panel: ReturnPanel, universe: pl.Dat
     )
     if universe is not None:
         _require(universe, "universe", ("date", "ticker", "sector"))
-        ranked = ranked.join(universe.select("date", "ticker", "sector").unique(["date", "ticker"]), on=["date", "ticker"], how="left")
+        info = universe.select(
+            "date", "ticker", "sector",
+            (pl.col("is_benchmark") if "is_benchmark" in universe.columns else pl.lit(False)).alias("_benchmark"),
+        ).unique(["date", "ticker"])
+        ranked = (
+            ranked.join(info, on=["date", "ticker"], how="left")
+            .filter(~pl.col("_benchmark").fill_null(False))
+            .drop("_benchmark")
+        )
     else:
         ranked = ranked.with_columns(pl.lit(None, dtype=pl.String).alias("sector"))
     ranked = ranked.with_columns(

@@ -19,19 +19,21 @@ PORTFOLIO = [
     portfolio.holdings, portfolio.trade_list, portfolio.execution_schedule,
 ]
 FIRST, LAST = date(2024, 6, 24), date(2024, 6, 28)
+HISTORY_START = "2023-05-22"
+"""Covers the longest lookback read before FIRST: the regime's 282 partitions (prices: 267)."""
 
 
 def test_portfolio_group_after_alpha_in_one_run(sim_resources, instance, warehouse_path):
     history = materialize(
         MARKET, resources=sim_resources, instance=instance,
-        tags={RANGE_START_TAG: "2023-01-02", RANGE_END_TAG: LAST.isoformat()},
+        tags={RANGE_START_TAG: HISTORY_START, RANGE_END_TAG: LAST.isoformat()},
     )
     assert history.success
     result = materialize(
         MARKET + ALPHA + PORTFOLIO, resources=sim_resources, instance=instance,
         selection=[a.key for a in ALPHA + PORTFOLIO],
         tags={RANGE_START_TAG: FIRST.isoformat(), RANGE_END_TAG: LAST.isoformat()}, raise_on_error=False,
-        run_config=portfolio.portfolio_run_config(optimizer="hrp", max_position=0.12),
+        run_config=portfolio.portfolio_run_config(optimizer="min_variance", max_position=0.12),
     )
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -50,7 +52,8 @@ def test_portfolio_group_after_alpha_in_one_run(sim_resources, instance, warehou
     assert ((per_day["raw"] - 1).abs() < 1e-6).all()
     assert (per_day["invested"] <= 1 + 1e-9).all() and (per_day["invested"] >= 0.5 - 1e-9).all()
     assert (per_day["largest"] <= 0.12 + 1e-9).all()
-    assert (targets["model_name"] == "hrp_top20").all()
+    assert (targets["model_name"] == "min_variance_top20").all()
+    assert (targets["method_used"] == "min_variance").all()
 
     cov = wh.read("covariance")
     assert cov["date"].n_unique() == 5
@@ -84,4 +87,5 @@ def test_portfolio_group_after_alpha_in_one_run(sim_resources, instance, warehou
     assert schedule["expected_impact_bps"].is_not_null().all()
 
     summary = portfolio._portfolio_summary(wh, LAST)
-    assert "Portfolio on 2024-06-28" in summary and "Trade list" in summary
+    print(summary)
+    assert "Portfolio on 2024-06-28" in summary and "Trade list" in summary and "limit_status" in summary

@@ -163,3 +163,20 @@ def test_resource_inside_a_dagster_run():
     result = dg.materialize([squared_fitness], resources={"compute": ComputeBackend(backend="serial")})
     assert result.success
     assert result.output_for_node("squared_fitness") == EXPECTED
+
+
+def test_process_pool_ships_fn_once_through_a_temporary_file_it_removes(process_backend):
+    import pathlib
+
+    bound = functools.partial(scaled_log, scale=3.0)
+    assert process_backend.map(bound, ITEMS) == [bound(item) for item in ITEMS]
+    _, first_path = process_backend._shared_payload
+    assert pathlib.Path(first_path).exists()
+    assert process_backend.map(bound, ITEMS[:3]) == [bound(item) for item in ITEMS[:3]]
+    assert process_backend._shared_payload[1] == first_path, "the same fn is not pickled again"
+    assert process_backend.map(planted_quadratic, ITEMS) == EXPECTED
+    assert not pathlib.Path(first_path).exists(), "the previous fn's file is removed"
+    _, second_path = process_backend._shared_payload
+    process_backend.close()
+    assert not pathlib.Path(second_path).exists()
+    assert process_backend.map(planted_quadratic, ITEMS[:2]) == EXPECTED[:2], "a closed pool restarts on demand"

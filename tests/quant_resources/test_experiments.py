@@ -135,6 +135,7 @@ def test_list_and_load(store, saved):
         listing.columns
     )
     assert set(listing["name"]) == {NAME}
+    assert listing.schema["created_at"] == pl.Datetime("us", "UTC")
     row = listing.filter(pl.col("run_id") == saved.run_id).row(0, named=True)
     assert row["sharpe_ratio"] == 1.25
     assert store.list_experiments("other_name").height == 0

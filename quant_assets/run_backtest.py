@@ -1,0 +1,142 @@
+"""`make backtest`: backfill the market and alpha history of the last `--years` (one run for what
+is missing), materialize the weekly research job (walk-forward, GA search, backtests) for the
+latest complete week, then print the headline results and where the tear sheet and MLflow are.
+
+    python -m quant_assets.run_backtest [--years 2] [--week YYYY-MM-DD] [--population 12] [--generations 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from datetime import date, timedelta
+
+from quant_resources.settings import get_settings
+
+RESEARCH_ASSETS = ("walk_forward", "ga_search", "backtests")
+GA_PRICE_HISTORY_DAYS = 252 + 2 * 63 + 5
+"""Trading days of prices the GA reads before its window (longest lookback + vol windows)."""
+
+
+def latest_complete_week(day: date) -> date:
+    """Saturday starting the latest Saturday..Friday week whose Friday is on or before `day`."""
+    friday = day - timedelta(days=(day.weekday() - 4) % 7)
+    return friday - timedelta(days=6)
+
+
+def _parse_week(text: str) -> date:
+    week = date.fromisoformat(text)
+    if week.weekday() != 5:
+        raise argparse.ArgumentTypeError(f"{text} is a {week:%A}: weekly partitions start on Saturdays")
+    return week
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--years", type=float, default=2.0, help="years of rankings to backtest (backfilled when missing)")
+    parser.add_argument("--week", type=_parse_week, default=None, help="week partition, a Saturday (default: the latest complete week)")
+    parser.add_argument("--population", type=int, default=None, help="GA population size (asset default: 12)")
+    parser.add_argument("--generations", type=int, default=None, help="GA generations (asset default: 3)")
+    parser.add_argument("--with-portfolio", action="store_true", help="also backfill portfolio_targets and backtest the book")
+    args = parser.parse_args(argv)
+    if not args.years > 0:
+        parser.error("--years must be > 0")
+
+    from quant_assets.run_daily import _prepare_dagster_home
+
+    _prepare_dagster_home()
+    from dagster import AssetKey, AssetSelection, BetaWarning, DagsterInstance, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
+
+    from quant_assets.definitions import defs
+    from quant_assets.jobs import DAILY_LOOKBACK_DAYS
+    from quant_assets.reporting import missing_partitions, run_partitions, run_report, text_table
+    from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
+    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.warehouse import Warehouse
+
+    settings = get_settings()
+    week = args.week or latest_complete_week(latest_trading_day(date.today()))
+    friday = week + timedelta(days=6)
+    rankings_first = max(settings.quant_start_date, shift_trading_days(friday, -round(252 * args.years)))
+    market_first = max(
+        settings.quant_start_date, shift_trading_days(rankings_first, -max(DAILY_LOOKBACK_DAYS, GA_PRICE_HISTORY_DAYS))
+    )
+    if friday < settings.quant_start_date:
+        print(f"nothing to do: week {week} ends before QUANT_START_DATE {settings.quant_start_date}", file=sys.stderr)
+        return 1
+
+    instance = DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    daily_job = defs.resolve_job_def("daily_job")
+    weekly_job = defs.resolve_job_def("weekly_research_job")
+    missing = [name for name in RESEARCH_ASSETS if AssetKey(name) not in weekly_job.asset_layer.executable_asset_keys]
+    if missing:
+        print(f"weekly_research_job lacks {missing}: register quant_assets.research in definitions.py / jobs.py", file=sys.stderr)
+        return 1
+    daily_keys = {k for k in daily_job.asset_layer.executable_asset_keys if graph.get(k).is_materializable}
+    market_keys = sorted(k for k in daily_keys if graph.get(k).group_name == "market")
+    targets = ["rankings"] + (["portfolio_targets"] if args.with_portfolio else [])
+    needed = AssetSelection.assets(*targets).upstream().resolve(graph, allow_missing=True)
+    output_keys = sorted((needed & daily_keys) - set(market_keys))
+
+    started = time.perf_counter()
+    print(f"quant-platform backtest: {settings.market_data_provider} market, week {week} .. {friday}, "
+          f"rankings from {rankings_first}, warehouse {settings.warehouse_dir}", flush=True)
+    results = []
+    steps = [
+        ("market history", market_first, friday, market_keys),
+        (f"{', '.join(k.to_user_string() for k in output_keys)} history", rankings_first, friday, output_keys),
+    ]
+    for n, (label, first, last, keys) in enumerate(steps, start=1):
+        todo = missing_partitions(instance, keys, first, last)
+        if todo is None:
+            print(f"[{n}/3] {label} {first} .. {last}: already materialized", flush=True)
+            continue
+        print(f"[{n}/3] {label}: {todo[0]} .. {todo[1]} as one run ...", flush=True)
+        results.append(run_partitions(daily_job, instance, todo[0], todo[1], keys))
+        if not results[-1].success:
+            break
+    if all(r.success for r in results):
+        print(f"[3/3] weekly research job for week {week} ...", flush=True)
+        window = {"history_years": args.years}
+        ga = {**window, **({"population_size": args.population} if args.population else {}),
+              **({"n_generations": args.generations} if args.generations else {})}
+        run_config = {
+            "loggers": {"console": {"config": {"log_level": "INFO"}}},
+            "ops": {"walk_forward": {"config": window}, "ga_search": {"config": ga},
+                    "backtests": {"config": {**window, "use_portfolio_targets": args.with_portfolio}}},
+        }
+        results.append(weekly_job.execute_in_process(
+            run_config=run_config, instance=instance, partition_key=week.isoformat(), raise_on_error=False,
+        ))
+    ok = all(r.success for r in results)
+
+    print()
+    print("=" * 78)
+    for result in results:
+        print(run_report(result))
+    warehouse = Warehouse(settings.duckdb_path)
+    if ok:
+        print()
+        print(research_summary(warehouse, friday))
+        folds = warehouse.read("walk_forward", week, week + timedelta(days=7), date_column="week")
+        print(f"\nWalk-forward (top_n chosen on in-sample Sharpe, {folds.height} folds):")
+        print(text_table(folds.select("fold", "test_start_date", "test_end_date", "param_top_n", "train_score", "test_sharpe_ratio")))
+    mlflow_db = settings.mlflow_dir / "mlflow.db"
+    print(
+        f"\nDone in {time.perf_counter() - started:.1f}s.\n"
+        f"Tear sheet: {settings.reports_dir / f'tearsheet_{week.isoformat()}.html'}\n"
+        f"Experiments: {settings.mlflow_dir / 'runs'} (trial pool `{STRATEGY_EXPERIMENT}`, GA runs `{GA_EXPERIMENT}`)\n"
+        f"MLflow: `mlflow ui --backend-store-uri sqlite:///{mlflow_db} --port 5000` then http://127.0.0.1:5000"
+    )
+    print("=" * 78)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
