@@ -189,18 +189,17 @@ def factor_diagnostics(
         ],
         *[v[f].rank("average").over("date").alias(f"_r{idx[f]}") for f in names],
     )
-    q_by_date = (
-        pl.concat(
-            [
-                ranked.select(pl.lit(f).alias("factor"), "date", pl.col(f"_q{idx[f]}").alias("quantile"), *fcols)
-                for f in names
-            ]
-        )
-        .drop_nulls("quantile")
-        .unpivot(index=["factor", "date", "quantile"], on=fcols, variable_name="h", value_name="fwd")
-        .with_columns(horizon=pl.col("h").str.extract(r"(\d+)$").cast(pl.Int32))
-        .group_by("factor", "horizon", "date", "quantile")
-        .agg(pl.col("fwd").mean())
+    q_by_date = pl.concat(
+        [
+            ranked.filter(pl.col(f"_q{idx[f]}").is_not_null())
+            .group_by("date", pl.col(f"_q{idx[f]}").alias("quantile"))
+            .agg([pl.col(c).mean().alias(f"{h}") for h, c in zip(horizons, fcols, strict=True)])
+            .unpivot(index=["date", "quantile"], variable_name="horizon", value_name="fwd")
+            .select(
+                pl.lit(f).alias("factor"), pl.col("horizon").cast(pl.Int32), "date", "quantile", "fwd"
+            )
+            for f in names
+        ]
     )
     quantile_returns = (
         q_by_date.group_by("factor", "horizon", "quantile")
