@@ -22,7 +22,7 @@ from quant_lib.factors.price_factors import (
     idiosyncratic_volatility,
     volatility_scaled_momentum,
 )
-from quant_lib.factors.rankings import BREAKDOWN_FACTORS, RANKING_COLUMNS, compute_rankings
+from quant_lib.factors.rankings import BREAKDOWN_FACTORS, EXTRA_BREAKDOWN_FACTORS, RANKING_COLUMNS, compute_rankings
 from quant_lib.factors.registry import (
     EXTRA_COLUMNS,
     FACTOR_NAMES,
@@ -42,6 +42,7 @@ from quant_lib.factors.valuation import (
 
 __all__ = [
     "BREAKDOWN_FACTORS",
+    "EXTRA_BREAKDOWN_FACTORS",
     "EXTRA_COLUMNS",
     "FACTORS",
     "FACTOR_NAMES",

@@ -11,9 +11,12 @@ from quant_lib.regime.weights import DynamicFactorWeights
 
 BREAKDOWN_FACTORS: tuple[str, ...] = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
 """Factor z-scores returned as columns (the GET /quant/rankings response of seed section 5.2)."""
+EXTRA_BREAKDOWN_FACTORS: tuple[str, ...] = ("accruals", "ivol", "revisions")
+"""The other registry factors' z-scores, also returned as columns."""
 
 RANKING_COLUMNS: tuple[str, ...] = (
-    "date", "ticker", "score", "rank", "regime", "model_name", *BREAKDOWN_FACTORS, "metadata_json",
+    "date", "ticker", "score", "rank", "regime", "model_name", *BREAKDOWN_FACTORS, *EXTRA_BREAKDOWN_FACTORS,
+    "metadata_json",
 )
 
 
@@ -22,7 +25,7 @@ def compute_rankings(
     regimes: pl.DataFrame | None,
     weights: DynamicFactorWeights | Mapping | None = None,
     model_name: str = "ranking_v3",
-    json_digits: int = 4,
+    json_digits: int = 6,
     with_metadata: bool = True,
 ) -> pl.DataFrame:
     """Regime-weighted composite score and rank per (date, ticker).
@@ -32,10 +35,12 @@ def compute_rankings(
     score = sum_f w_f z_f / sum_f w_f (weights renormalized over the available factors). Rows with
     no available weighted factor have no score and are left out. rank = 1 for the highest score on
     the date (int32; ties broken by ticker). Columns: date, ticker, score, rank, regime, model_name,
-    vsm, bab, qmj, upside, pead, sentiment (the z-scores, null when absent) and metadata_json
-    ({"regime": ..., "contribution": {factor: w_f z_f}}, `json_digits` decimals; the contributions
-    sum to the score and an unavailable factor contributes 0; null with `with_metadata=False`, which
-    saves about two thirds of the run time on a large panel), sorted by (date, rank).
+    the z-scores vsm, bab, qmj, upside, pead, sentiment, accruals, ivol, revisions (null when absent)
+    and metadata_json = {"regime": ..., "weights": {factor: effective w_f}} (`json_digits` decimals;
+    effective weights are renormalized over the row's available factors, 0 for a missing one, so
+    factor f contributes weights[f] * <f column> and the contributions sum to the score; null with
+    `with_metadata=False`). The JSON depends only on (regime, which factors are available), so it is
+    built once per such pattern and joined. Sorted by (date, rank).
     """
     require_columns(scores, ("date", "ticker"), "scores")
     table = DynamicFactorWeights.coerce(weights)
@@ -90,20 +95,38 @@ def compute_rankings(
     )
     lf = lf.filter(pl.col("_total") > 0).with_columns(score=pl.sum_horizontal([f"_c_{f}" for f in factors]))
     lf = lf.with_columns(rank=pl.col("score").rank("ordinal", descending=True).over("date").cast(pl.Int32))
-    meta = pl.struct(
-        pl.col("regime"),
-        pl.struct([pl.col(f"_c_{f}").round(json_digits).alias(f) for f in factors]).alias("contribution"),
-    ).struct.json_encode()
-    if not with_metadata:
-        meta = pl.lit(None, dtype=pl.String)
-    out = lf.select(
+    pattern = pl.sum_horizontal([z[f].is_finite().fill_null(False).cast(pl.Int64) * (1 << i) for i, f in enumerate(factors)])
+    lf = lf.with_columns(_pattern=pattern)
+    out_cols = [
         "date",
         "ticker",
         "score",
         "rank",
         "regime",
         pl.lit(model_name, dtype=pl.String).alias("model_name"),
-        *[(z[f] if f in factors else pl.lit(None, dtype=pl.Float64)).alias(f) for f in BREAKDOWN_FACTORS],
-        meta.alias("metadata_json"),
-    )
+        *[
+            (z[f] if f in factors else pl.lit(None, dtype=pl.Float64)).alias(f)
+            for f in (*BREAKDOWN_FACTORS, *EXTRA_BREAKDOWN_FACTORS)
+        ],
+    ]
+    if with_metadata:
+        meta = (
+            lf.select("regime", "_pattern", *[f"_w_{f}" for f in factors])
+            .unique(["regime", "_pattern"])
+            .select(
+                "regime",
+                "_pattern",
+                pl.struct(
+                    pl.col("regime"),
+                    pl.struct([pl.col(f"_w_{f}").round(json_digits).alias(f) for f in factors]).alias("weights"),
+                )
+                .struct.json_encode()
+                .alias("metadata_json"),
+            )
+        )
+        out = lf.join(meta, on=["regime", "_pattern"], how="left", maintain_order="left").select(
+            *out_cols, "metadata_json"
+        )
+    else:
+        out = lf.select(*out_cols, pl.lit(None, dtype=pl.String).alias("metadata_json"))
     return out.sort("date", "rank").collect(engine=ENGINE)

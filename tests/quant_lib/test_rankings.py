@@ -46,9 +46,12 @@ def test_score_is_the_regime_weighted_mean_over_available_factors() -> None:
     assert got[(D1, "AAA")]["model_name"] == "test_model"
     assert got[(D1, "AAA")]["vsm"] == 1.0 and got[(D1, "AAA")]["bab"] is None
     meta = json.loads(got[(D1, "CCC")]["metadata_json"])
-    assert meta == {"regime": "Bull", "contribution": {"vsm": 0.5, "qmj": 0.0, "ivol": 0.0}}
-    meta = json.loads(got[(D1, "BBB")]["metadata_json"])
-    assert sum(meta["contribution"].values()) == pytest.approx(got[(D1, "BBB")]["score"], abs=1e-4)
+    assert meta == {"regime": "Bull", "weights": {"vsm": 1.0, "qmj": 0.0, "ivol": 0.0}}
+    row = got[(D1, "BBB")]
+    meta = json.loads(row["metadata_json"])
+    assert meta["weights"] == {"vsm": 0.75, "qmj": 0.25, "ivol": 0.0}
+    assert sum(w * (row[f] or 0.0) for f, w in meta["weights"].items()) == pytest.approx(row["score"])
+    assert row["ivol"] == 0.5 and row["accruals"] is None
 
 
 def test_missing_or_unlabelled_regime_uses_unknown_weights() -> None:
