@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 WAREHOUSE_DIR ?= $(CURDIR)/warehouse
 export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster
 PYTEST_ARGS ?=
+BACKTEST_ARGS ?=
 
 .PHONY: venv run test dev bench backtest clean-warehouse
 
@@ -26,6 +27,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 run: venv $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m quant_assets.run_daily
+
+backtest: venv $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m quant_assets.run_backtest $(BACKTEST_ARGS)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -102,10 +102,11 @@ def pandas_factor_values(prices: pd.DataFrame, snap: pd.DataFrame, universe: pd.
     q["low_beta"] = -p["beta"]
     q["low_vol"] = -_roll(g, "ret", 252, 126, "std")
     q = q.apply(_finite)
+    for c in q.columns:
+        if c in QUALITY_BOUNDS:
+            q[c] = q[c].clip(*QUALITY_BOUNDS[c])
     for k in ("gpoa", "roe", "roa", "cfoa", "gmar"):
-        q[f"d_{k}"] = _finite(q[k] - q[k].groupby(p["ticker"], sort=False).shift(252))
-    for c, (lo, hi) in QUALITY_BOUNDS.items():
-        q[c] = q[c].clip(lo, hi)
+        q[f"d_{k}"] = (q[k] - q[k].groupby(p["ticker"], sort=False).shift(252)).clip(*QUALITY_BOUNDS[f"d_{k}"])
     for c in q.columns:
         p[f"_q_{c}"] = q[c]
 
@@ -122,7 +123,8 @@ def pandas_factor_values(prices: pd.DataFrame, snap: pd.DataFrame, universe: pd.
         rc = p[["ticker"]].assign(_rd=report_day).merge(closes, on=["ticker", "_rd"], how="left")["_rc"]
         sue = sue.fillna(_finite((p["eps_actual"] - p["eps_estimate"]) / _positive(rc.set_axis(p.index))))
     days = p["days_since_report"]
-    p["pead"] = np.where(days.between(0, 60), sue * 0.5 ** (days / 20.0), np.where((days > 60) & sue.notna(), 0.0, np.nan))
+    after = np.where((days > 60) & sue.notna(), 0.0, np.nan)
+    p["pead"] = np.where(days.between(0, 60), sue * 0.5 ** (days / 20.0), after)
 
     # accruals, revisions, sentiment
     p["accruals"] = _finite(-(ni - p["operating_cash_flow"]) / ta)
@@ -139,12 +141,15 @@ def pandas_factor_values(prices: pd.DataFrame, snap: pd.DataFrame, universe: pd.
     cash_flow = 4.0 * p["operating_cash_flow"] / shares
     dividend = 4.0 * p["dividends"] / shares
     revenue_lag = p.groupby("ticker", sort=False)["revenue"].shift(252)
-    growth = _finite(p["revenue"] / _positive(revenue_lag) - 1.0).clip(vp.growth_floor, vp.growth_cap).fillna(vp.default_growth)
-    cost = np.maximum(vp.risk_free + p["beta"].fillna(vp.default_beta) * vp.equity_risk_premium, vp.terminal_growth + vp.min_spread)
+    growth = _finite(p["revenue"] / _positive(revenue_lag) - 1.0).clip(vp.growth_floor, vp.growth_cap)
+    growth = growth.fillna(vp.default_growth)
+    capm = vp.risk_free + p["beta"].fillna(vp.default_beta) * vp.equity_risk_premium
+    cost = np.maximum(capm, vp.terminal_growth + vp.min_spread)
     value = cash_flow * 0.0
     for t in range(1, vp.years + 1):
         value = value + cash_flow * (1.0 + growth) ** t / (1.0 + cost) ** t
-    value = value + cash_flow * (1.0 + growth) ** vp.years * (1.0 + vp.terminal_growth) / (cost - vp.terminal_growth) / (1.0 + cost) ** vp.years
+    terminal = cash_flow * (1.0 + growth) ** vp.years * (1.0 + vp.terminal_growth) / (cost - vp.terminal_growth)
+    value = value + terminal / (1.0 + cost) ** vp.years
     p["intrinsic_value"] = _finite(value)
     price = _positive(p["close"])
     p["upside"] = _finite(p["intrinsic_value"] / price - 1.0).clip(vp.upside_floor, vp.upside_cap)

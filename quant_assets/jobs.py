@@ -18,7 +18,7 @@ daily_job = define_asset_job(
     description="After the close: market data, then every daily asset downstream of it.",
 )
 
-WEEKLY_ASSETS = ["factor_diagnostics_report"]
+WEEKLY_ASSETS = ["factor_diagnostics_report", "walk_forward", "ga_search", "backtests"]
 
 weekly_research_job = define_asset_job(
     "weekly_research_job",

@@ -30,8 +30,10 @@ the strategy's daily return into market, per-factor and specific parts
 import functools
 import math
 import os
+import random
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,6 @@ BASELINE_EXPERIMENT = "baselines"
 WALK_FORWARD_EXPERIMENT = "walk_forward"
 GA_EXPERIMENT = "ga_search"
 RANKING_FACTORS = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
-STRATEGY_NAMES = ("ranking_top_n", "portfolio_targets", "benchmark", "equal_weight")
 PERIODS_PER_YEAR = 252
 
 RESEARCH = dict(
@@ -250,14 +251,14 @@ def strategy_trial_config(signal: str, params: dict[str, Any], config: StrategyW
     return {"signal": signal, "params": dict(sorted(params.items())), **config.trading_assumptions()}
 
 
-def _experiment_metadata(store: ExperimentStore, record: ExperimentRecord, prefix: str = "") -> dict[str, Any]:
+def _experiment_metadata(store: ExperimentStore, record: ExperimentRecord) -> dict[str, Any]:
     return {
-        f"{prefix}experiment_run_id": record.run_id,
-        f"{prefix}experiment_path": MetadataValue.path(str(record.path)),
-        f"{prefix}mlflow_run_id": record.mlflow_run_id or "(mlflow disabled)",
-        f"{prefix}mlflow_tracking_uri": store.mlflow_tracking_uri,
-        f"{prefix}mlflow_store": MetadataValue.path(str(store.root_dir)),
-        f"{prefix}git_sha": record.git_sha,
+        "experiment_run_id": record.run_id,
+        "experiment_path": MetadataValue.path(str(record.path)),
+        "mlflow_run_id": record.mlflow_run_id or "(mlflow disabled)",
+        "mlflow_tracking_uri": store.mlflow_tracking_uri,
+        "mlflow_store": MetadataValue.path(str(store.root_dir)),
+        "git_sha": record.git_sha,
     }
 
 
@@ -277,6 +278,25 @@ def write_text_atomically(path: Path, text: str) -> None:
         raise
 
 
+def rng_isolated_map(map_fn: Callable[[Callable, list], list]) -> Callable[[Callable, list], list]:
+    """`map_fn` that leaves the global `random` / numpy RNG states as it found them.
+
+    DEAP draws from the global `random` module; a backend that touches it while evaluating (Ray's
+    start-up does) would change the rest of the search, so the same seed would give different
+    searches on different backends.
+    """
+
+    def isolated(fn: Callable, items: list) -> list:
+        state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            return map_fn(fn, items)
+        finally:
+            random.setstate(state)
+            np.random.set_state(numpy_state)
+
+    return isolated
+
+
 def _finite(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
@@ -289,13 +309,12 @@ def _equal_weights(prices: pl.DataFrame, benchmark: str) -> pl.DataFrame:
 def _portfolio_weights(warehouse: Warehouse, window: ResearchWindow, config: BacktestRunConfig) -> pl.DataFrame | None:
     if not config.use_portfolio_targets or not warehouse.has_table("portfolio_targets"):
         return None
-    targets = warehouse.read(
-        "portfolio_targets", window.start, window.week_end + timedelta(days=1),
-        columns=["date", "ticker", "weight"], read_only=False,
-    )
-    if targets["date"].n_unique() < config.min_portfolio_days:
+    targets = warehouse.read("portfolio_targets", window.start, window.week_end + timedelta(days=1), read_only=False)
+    if targets.is_empty() or targets["date"].n_unique() < config.min_portfolio_days:
         return None
-    return targets.filter(pl.col("weight") != 0)
+    return targets.select("date", "ticker", "weight", *(["model_name"] if "model_name" in targets.columns else [])).filter(
+        pl.col("weight") != 0
+    )
 
 
 def _available_factors(rankings: pl.DataFrame) -> list[str]:
@@ -323,24 +342,30 @@ def backtests(
     window = load_window(context, wh, config.history_years, config.vol_window + 5)
     benchmark = get_settings().benchmark_ticker
     backtest_config = config.backtest_config()
-    prices = window.prices_from_start()
     model_name = window.data_version["rankings"].get("model_name") or "rankings"
+    book = _portfolio_weights(wh, window, config)
+    start = window.start if book is None else max(window.start, book["date"].min())
+    data_version = {**window.data_version, "window": [start.isoformat(), window.week_end.isoformat()]}
+    prices = window.prices.filter(pl.col("date") >= start)
 
     ranked = top_n_strategy_weights(
         window.prices, window.rankings.select("date", "ticker", "score"), exclude_tickers=(benchmark,),
         top_n=config.top_n, vol_window=config.vol_window,
-    ).filter(pl.col("date") >= window.start)
+    ).filter(pl.col("date") >= start)
     candidates: dict[str, tuple[pl.DataFrame, dict[str, Any] | None]] = {
         "ranking_top_n": (
             ranked,
             strategy_trial_config(f"rankings:{model_name}", {"top_n": config.top_n, "vol_window": config.vol_window}, config),
         ),
     }
-    book = _portfolio_weights(wh, window, config)
     if book is not None:
-        candidates["portfolio_targets"] = (book, strategy_trial_config("portfolio_targets", {}, config))
+        book_model = book["model_name"][0] if "model_name" in book.columns else "portfolio_targets"
+        data_version["portfolio_targets"] = {**_table_version(book), "model_name": book_model}
+        candidates["portfolio_targets"] = (
+            book.select("date", "ticker", "weight"), strategy_trial_config(f"portfolio_targets:{book_model}", {}, config),
+        )
     if prices.filter(pl.col("ticker") == benchmark).height:
-        candidates["benchmark"] = (pl.DataFrame({"date": [window.start], "ticker": [benchmark], "weight": [1.0]}), None)
+        candidates["benchmark"] = (pl.DataFrame({"date": [start], "ticker": [benchmark], "weight": [1.0]}), None)
     else:
         context.log.warning(f"benchmark {benchmark} has no prices in the window: no benchmark row")
     candidates["equal_weight"] = (_equal_weights(prices, benchmark), None)
@@ -349,7 +374,10 @@ def backtests(
     research_trials = store.record_trials(STRATEGY_EXPERIMENT, [t for _, t in candidates.values() if t is not None])
     rows, results, records = [], {}, {}
     for name, (weights, trial) in candidates.items():
-        result = run_vectorized_backtest(weights, prices, backtest_config)
+        # One target row traded at the first possible close and then held (daily rebalancing of a
+        # fully invested single name trades nothing more); the others wait for the weekly rebalance.
+        engine_config = replace(backtest_config, rebalance="daily") if name == "benchmark" else backtest_config
+        result = run_vectorized_backtest(weights, prices, engine_config)
         returns = result.daily["returns"].to_numpy()
         n_trials = research_trials if trial is not None else 1
         metrics = {
@@ -358,21 +386,24 @@ def backtests(
             "probabilistic_sharpe": probabilistic_sharpe_ratio(returns, 0.0, PERIODS_PER_YEAR),
             "n_trials": float(n_trials),
         }
-        run_config = trial if trial is not None else {"strategy": name, "benchmark": benchmark, **config.trading_assumptions()}
+        run_config = trial or {
+            "strategy": name, "benchmark": benchmark, **config.trading_assumptions(),
+            **({"rebalance": "buy_and_hold"} if name == "benchmark" else {}),
+        }
         record = store.save_experiment(
             STRATEGY_EXPERIMENT if trial is not None else BASELINE_EXPERIMENT,
             run_config,
             result.daily,
             result.trades,
             metrics,
-            window.data_version,
+            data_version,
             tags={"asset": "backtests", "strategy": name, "week": window.week_start.isoformat()},
         )
         results[name], records[name] = (result, metrics), record
         rows.append({
             "strategy": name,
             "week": window.week_start,
-            "start_date": window.start,
+            "start_date": start,
             "end_date": window.week_end,
             "sharpe": metrics["sharpe_ratio"],
             "annualized_return": metrics["annualized_return"],
@@ -400,7 +431,7 @@ def backtests(
     report_path = reports.path(f"tearsheet_{window.week_start.isoformat()}.html")
     headline = {
         "strategy": primary,
-        "window": f"{window.start} .. {window.week_end}",
+        "window": f"{start} .. {window.week_end}",
         **{key: primary_metrics[key] for key in (
             "total_return", "annualized_return", "volatility", "sharpe_ratio", "deflated_sharpe",
             "probabilistic_sharpe", "n_trials", "sortino_ratio", "calmar_ratio", "max_drawdown", "alpha", "beta",
@@ -410,7 +441,7 @@ def backtests(
         **{f"{name}_annualized_return": results[name][1]["annualized_return"] for name in results if name != primary},
     }
     html = build_tearsheet(
-        primary_result.daily, attribution, f"{primary} - week of {window.week_start} ({window.start} .. {window.week_end})", headline,
+        primary_result.daily, attribution, f"{primary} - week of {window.week_start} ({start} .. {window.week_end})", headline,
     )
     write_text_atomically(report_path, html)
 
@@ -425,10 +456,11 @@ def backtests(
             "n_trials": int(primary_metrics["n_trials"]),
             "strategies": MetadataValue.md(to_markdown(table.select(
                 "strategy", "sharpe", "deflated_sharpe", "annualized_return", "max_drawdown", "volatility", "run_id",
+                "mlflow_run_id",
             ))),
             "attribution_factors": factors,
-            "window": f"{window.start} .. {window.week_end}",
-            "data_version": MetadataValue.json(_jsonable(window.data_version)),
+            "window": f"{start} .. {window.week_end}",
+            "data_version": MetadataValue.json(_jsonable(data_version)),
             **_experiment_metadata(store, records[primary]),
         },
     )
@@ -602,7 +634,7 @@ def ga_search(
     fitness = make_strategy_fitness(window.prices, None, fitness_config)
     optimizer = GeneticOptimizer(
         fitness, config.param_ranges(), population_size=config.population_size,
-        n_generations=config.n_generations, seed=config.seed, map_fn=compute.map,
+        n_generations=config.n_generations, seed=config.seed, map_fn=rng_isolated_map(compute.map),
     )
     context.log.info(
         f"ga_search: population {config.population_size} x {config.n_generations} generations on "

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+from quant_assets.research import ReportsResource
+from quant_resources.compute import ComputeBackend
+from quant_resources.experiments import ExperimentStoreResource
 from quant_resources.market_data import MarketDataResource
 from quant_resources.settings import PlatformSettings, get_settings
 from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
@@ -15,4 +20,13 @@ def build_resources(settings: PlatformSettings | None = None) -> dict:
         "io_manager": WarehouseIOManager(database=database),
         "warehouse": WarehouseResource(database=database),
         "market_data": MarketDataResource.from_settings(settings),
+        "compute": ComputeBackend(
+            backend=os.environ.get("COMPUTE_BACKEND", "local"),
+            max_workers=int(os.environ.get("COMPUTE_MAX_WORKERS", "2")),
+            ray_address=os.environ.get("RAY_ADDRESS") or None,
+        ),
+        "experiments": ExperimentStoreResource(
+            root_dir=str(settings.mlflow_dir), mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None
+        ),
+        "reports": ReportsResource(directory=str(settings.reports_dir)),
     }

@@ -42,6 +42,18 @@ def finite(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.is_finite()).then(expr)
 
 
+def row_sum(exprs: list[pl.Expr]) -> pl.Expr:
+    """Row-wise sum of `exprs` (nulls count as 0) added strictly left to right.
+
+    `pl.sum_horizontal` reduces floats in a thread-scheduled order, so its last bit can change from
+    run to run; a fixed left fold keeps results bit-for-bit reproducible.
+    """
+    total = exprs[0].fill_null(0.0)
+    for e in exprs[1:]:
+        total = total + e.fill_null(0.0)
+    return total
+
+
 def with_finite(lf: pl.LazyFrame, **exprs: pl.Expr) -> pl.LazyFrame:
     """Add the columns, then null out their NaN and +-inf values (each expression runs once)."""
     return lf.with_columns(**exprs).with_columns([finite(pl.col(name)).alias(name) for name in exprs])
@@ -141,6 +153,12 @@ def with_returns(panel: pl.DataFrame, benchmark_ticker: str | None) -> pl.DataFr
 
 
 def has_ticker(prices: pl.DataFrame, ticker: str) -> bool:
+    """Whether any row has `ticker` (String or Enum ticker column)."""
+    dtype = prices.schema["ticker"]
+    if isinstance(dtype, pl.Enum):
+        if ticker not in dtype.categories.to_list():
+            return False
+        return prices.select((pl.col("ticker") == ticker).any()).item()
     return prices.select((pl.col("ticker").cast(pl.String) == ticker).any()).item()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from quant_lib.factors._panel import ENGINE, normalize_prices, require_columns
+from quant_lib.factors._panel import finite, normalize_prices, require_columns
 
 
 def forward_returns(prices: pl.DataFrame, horizons: Sequence[int]) -> pl.DataFrame:
@@ -20,7 +20,10 @@ def forward_returns(prices: pl.DataFrame, horizons: Sequence[int]) -> pl.DataFra
     return base.select(
         "date",
         pl.col("ticker").cast(pl.String),
-        *[(pl.col("adj_close").shift(-h) / pl.col("adj_close") - 1.0).over("ticker").alias(f"fwd_{h}") for h in horizons],
+        *[
+            (pl.col("adj_close").shift(-h) / pl.col("adj_close") - 1.0).over("ticker").alias(f"fwd_{h}")
+            for h in horizons
+        ],
     )
 
 
@@ -114,7 +117,7 @@ def factor_diagnostics(
             *[pl.col(f).cast(pl.Float64).alias(f"_v{idx[f]}") for f in names],
         )
         .join(fwd, on=["date", "ticker"], how="inner")
-        .with_columns([pl.when(pl.col(f"_v{i}").is_finite()).then(pl.col(f"_v{i}")).alias(f"_v{i}") for i in idx.values()])
+        .with_columns([finite(pl.col(f"_v{i}")).alias(f"_v{i}") for i in idx.values()])
         .sort("date", "ticker")
         .with_columns(pl.col("date").set_sorted())
     )
@@ -160,12 +163,15 @@ def factor_diagnostics(
             pl.len().alias("n_dates"),
             (pl.col("ic") > 0).mean().alias("hit_rate"),
         )
-        .with_columns(ir=pl.col("mean") / pl.col("std"), t_stat=_t_stat(pl.col("mean"), pl.col("std"), pl.col("n_dates")))
+        .with_columns(
+            ir=pl.col("mean") / pl.col("std"), t_stat=_t_stat(pl.col("mean"), pl.col("std"), pl.col("n_dates"))
+        )
     )
     ic_summary = (
         per_kind.filter(pl.col("kind") == "ic")
         .select("factor", "horizon", "n_dates", pl.col("mean").alias("mean_ic"), pl.col("std").alias("ic_std"),
-                pl.col("ir").alias("ic_ir"), pl.col("t_stat").alias("ic_t_stat"), pl.col("hit_rate").alias("ic_hit_rate"))
+                pl.col("ir").alias("ic_ir"), pl.col("t_stat").alias("ic_t_stat"),
+                pl.col("hit_rate").alias("ic_hit_rate"))
         .join(
             per_kind.filter(pl.col("kind") == "rank_ic").select(
                 "factor", "horizon", pl.col("mean").alias("mean_rank_ic"), pl.col("std").alias("rank_ic_std"),
@@ -231,8 +237,11 @@ def factor_diagnostics(
         .sort("ticker", "date")
         .with_columns(_prev_ok=(pl.col("_day").shift(1) == pl.col("_day") - 1).over("ticker"))
         .with_columns(
-            *[pl.when(pl.col("_prev_ok")).then(pl.col(f"_q{i}").shift(1).over("ticker")).alias(f"_pq{i}") for i in idx.values()],
-            *[pl.when(pl.col("_prev_ok")).then(pl.col(f"_r{i}").shift(1).over("ticker")).alias(f"_pr{i}") for i in idx.values()],
+            *[
+                pl.when(pl.col("_prev_ok")).then(pl.col(f"_{kind}{i}").shift(1).over("ticker")).alias(f"_p{kind}{i}")
+                for kind in ("q", "r")
+                for i in idx.values()
+            ],
         )
     )
     top = {i: pl.col(f"_q{i}") == quantiles for i in idx.values()}

@@ -19,6 +19,7 @@ from quant_lib.factors._panel import (
     finite,
     is_not_ticker,
     output_frame,
+    row_sum,
     trading_day_index,
     with_finite,
 )
@@ -78,13 +79,14 @@ def apply_quality_inputs(lf: pl.LazyFrame, *, growth_lag: int = 252, vol_window:
         ratios["low_vol"] = -pl.col("ret").rolling_std(vol_window, min_samples=vol_window // 2).over("ticker")
     else:
         ratios["low_vol"] = pl.lit(None, dtype=pl.Float64)
-    lf = with_finite(lf, **{_q(k): e for k, e in ratios.items()})
+    # Every denominator is guarded (> 0), so the ratios are finite or null without a finite() pass.
+    bounded = {k: e.clip(*QUALITY_BOUNDS[k]) if k in QUALITY_BOUNDS else e for k, e in ratios.items()}
+    lf = lf.with_columns([e.alias(_q(k)) for k, e in bounded.items()])
     growth = {
-        _q(f"d_{k}"): pl.col(_q(k)) - pl.col(_q(k)).shift(growth_lag).over("ticker")
+        f"d_{k}": (pl.col(_q(k)) - pl.col(_q(k)).shift(growth_lag).over("ticker")).clip(*QUALITY_BOUNDS[f"d_{k}"])
         for k in ("gpoa", "roe", "roa", "cfoa", "gmar")
     }
-    lf = with_finite(lf, **growth)
-    return lf.with_columns([pl.col(_q(k)).clip(lo, hi).alias(_q(k)) for k, (lo, hi) in QUALITY_BOUNDS.items()])
+    return lf.with_columns([e.alias(_q(k)) for k, e in growth.items()])
 
 
 def apply_quality_scores(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -98,7 +100,10 @@ def apply_quality_scores(lf: pl.LazyFrame) -> pl.LazyFrame:
     x = {s: pl.col(_q(s)) for s in subs}
     lf = with_finite(lf, **{_q(s): (x[s] - x[s].mean().over("date")) / x[s].std().over("date") for s in subs})
     lf = lf.with_columns(
-        [_mean_available([pl.col(_q(s)) for s in group]).alias(f"qmj_{name}") for name, group in QUALITY_SUBCOMPONENTS.items()]
+        [
+            _mean_available([pl.col(_q(s)) for s in group]).alias(f"qmj_{name}")
+            for name, group in QUALITY_SUBCOMPONENTS.items()
+        ]
     )
     return lf.with_columns(qmj=_mean_available([pl.col(f"qmj_{n}") for n in QUALITY_SUBCOMPONENTS])).drop(
         [_q(s) for s in subs]
@@ -107,8 +112,8 @@ def apply_quality_scores(lf: pl.LazyFrame) -> pl.LazyFrame:
 
 def _mean_available(columns: list[pl.Expr]) -> pl.Expr:
     """Row-wise mean of the non-null values (null when all are null)."""
-    count = pl.sum_horizontal([c.is_not_null().cast(pl.Float64) for c in columns])
-    return pl.when(count > 0).then(pl.sum_horizontal(columns) / count)
+    count = row_sum([c.is_not_null().cast(pl.Float64) for c in columns])
+    return pl.when(count > 0).then(row_sum(columns) / count)
 
 
 def quality_minus_junk(
@@ -122,7 +127,7 @@ def quality_minus_junk(
 
     Subcomponents (ratios of the latest quarterly values; TA = total_assets):
     - profitability: GP/TA, NI/book_equity, NI/TA, OCF/TA, GP/revenue, -(NI - OCF)/TA;
-    - growth: change of the five profitability ratios vs the snapshot `growth_lag` trading days earlier;
+    - growth: change of the five (clipped) profitability ratios vs `growth_lag` trading days earlier;
     - safety: -total_debt/TA, -beta (shrunk 252-day beta) and -252-day return volatility (with prices);
     - payout: dividends/NI (NI > 0), -(shares / shares `growth_lag` days earlier - 1) (net issuance).
     A ratio with a missing or non-positive denominator is null; ratios are clipped to QUALITY_BOUNDS.

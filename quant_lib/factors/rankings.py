@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from quant_lib.factors._panel import ENGINE, require_columns
+from quant_lib.factors._panel import ENGINE, require_columns, row_sum
 from quant_lib.regime.weights import DynamicFactorWeights
 
 BREAKDOWN_FACTORS: tuple[str, ...] = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
@@ -64,7 +64,9 @@ def compute_rankings(
     )
     known = list(table.regimes)
     base = scores.select(
-        pl.col("date").cast(pl.Date), pl.col("ticker").cast(pl.String), *[pl.col(f"z_{f}").cast(pl.Float64) for f in factors]
+        pl.col("date").cast(pl.Date),
+        pl.col("ticker").cast(pl.String),
+        *[pl.col(f"z_{f}").cast(pl.Float64) for f in factors],
     )
     ordered = base.select(
         ((pl.col("date").diff() > 0) | ((pl.col("date").diff() == 0) & (pl.col("ticker") > pl.col("ticker").shift())))
@@ -88,15 +90,15 @@ def compute_rankings(
     )
     z = {f: pl.col(f"z_{f}") for f in factors}
     available = {f: pl.when(z[f].is_finite()).then(pl.col(f"_w_{f}")).otherwise(0.0) for f in factors}
-    lf = lf.with_columns(_total=pl.sum_horizontal(list(available.values())))
+    lf = lf.with_columns(_total=row_sum(list(available.values())))
     lf = lf.with_columns([(available[f] / pl.col("_total")).alias(f"_w_{f}") for f in factors])
     lf = lf.with_columns(
         [pl.when(pl.col(f"_w_{f}") > 0).then(pl.col(f"_w_{f}") * z[f]).otherwise(0.0).alias(f"_c_{f}") for f in factors]
     )
-    lf = lf.filter(pl.col("_total") > 0).with_columns(score=pl.sum_horizontal([f"_c_{f}" for f in factors]))
+    lf = lf.filter(pl.col("_total") > 0).with_columns(score=row_sum([pl.col(f"_c_{f}") for f in factors]))
     lf = lf.with_columns(rank=pl.col("score").rank("ordinal", descending=True).over("date").cast(pl.Int32))
-    pattern = pl.sum_horizontal([z[f].is_finite().fill_null(False).cast(pl.Int64) * (1 << i) for i, f in enumerate(factors)])
-    lf = lf.with_columns(_pattern=pattern)
+    pattern = [z[f].is_finite().fill_null(False).cast(pl.Int64) * (1 << i) for i, f in enumerate(factors)]
+    lf = lf.with_columns(_pattern=pl.sum_horizontal(pattern))
     out_cols = [
         "date",
         "ticker",

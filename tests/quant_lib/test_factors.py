@@ -253,7 +253,13 @@ class TestPostEarningsDrift:
     def test_surprise_rebuilt_from_eps_and_the_report_day_close(self) -> None:
         n = 20
         snap = _snapshot(
-            {"AAA": {"report_date": [START + timedelta(days=5)] * n, "eps_actual": [1.1] * n, "eps_estimate": [1.0] * n}},
+            {
+                "AAA": {
+                    "report_date": [START + timedelta(days=5)] * n,
+                    "eps_actual": [1.1] * n,
+                    "eps_estimate": [1.0] * n,
+                }
+            },
             n,
         )
         prices = _price_frame({"AAA": np.linspace(45.0, 64.0, n)})

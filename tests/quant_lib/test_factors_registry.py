@@ -61,7 +61,8 @@ def test_layout_rows_and_universe(full, market) -> None:
     assert values.schema["date"] == pl.Date and values.schema["ticker"] == pl.String
     assert all(values.schema[c] == pl.Float64 for c in (*FACTOR_NAMES, *EXTRA_COLUMNS))
     assert values.select(pl.struct("date", "ticker").is_duplicated().any()).item() is False
-    assert values.select(pl.col("date", "ticker")).equals(values.select(pl.col("date", "ticker")).sort("date", "ticker"))
+    keys = values.select("date", "ticker")
+    assert keys.equals(keys.sort("date", "ticker"))
     assert "SPY" not in values["ticker"].to_list()
     assert set(values.get_column("date").unique()) == set(
         market.prices.filter(pl.col("ticker") == "SPY").get_column("date")
@@ -166,3 +167,22 @@ def test_required_lookback_is_enough_history(full, market, snapshot) -> None:
         diff = (a[name] - b[name]).abs().max()
         assert a[name].null_count() == b[name].null_count(), name
         assert diff is None or diff < 1e-9, (name, diff)
+
+
+def test_without_universe_every_non_benchmark_ticker_is_active(full, market, snapshot) -> None:
+    out = compute_factor_values(market.prices, snapshot, None)
+    assert out.values["sector"].unique().to_list() == ["Unknown"]
+    assert "SPY" not in out.values["ticker"].to_list()
+    assert out.values.height == market.prices.filter(pl.col("ticker") != "SPY").height
+    assert out.values.height > full.values.height  # the master also drops each delisting day
+
+
+def test_empty_inputs_give_the_empty_layout() -> None:
+    from quant_lib.data.schemas import FUNDAMENTAL_SNAPSHOT_COLUMNS, PRICE_COLUMNS, UNIVERSE_COLUMNS, empty_frame
+
+    out = compute_factor_values(
+        empty_frame(PRICE_COLUMNS), empty_frame(FUNDAMENTAL_SNAPSHOT_COLUMNS), empty_frame(UNIVERSE_COLUMNS)
+    )
+    assert out.values.height == 0
+    assert out.values.columns == ["date", "ticker", "sector", *FACTOR_NAMES, *EXTRA_COLUMNS]
+    assert set(out.dropped) == set(FACTOR_NAMES) - {"vsm"}

@@ -79,7 +79,9 @@ def test_processed_simulated_scores_are_standardized(scores) -> None:
 
 
 def test_diagnostics_tables(diagnostics, scores) -> None:
-    assert set(diagnostics) == {"ic_by_date", "ic_summary", "quantile_returns", "quantile_spread", "turnover", "ic_decay"}
+    assert set(diagnostics) == {
+        "ic_by_date", "ic_summary", "quantile_returns", "quantile_spread", "turnover", "ic_decay",
+    }
     q = diagnostics["quantile_returns"]
     assert set(q["quantile"].unique()) == {1, 2, 3, 4, 5}
     sentiment = q.filter((pl.col("factor") == "z_sentiment") & (pl.col("horizon") == 21)).sort("quantile")
