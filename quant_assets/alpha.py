@@ -12,12 +12,11 @@ from dagster import (
     AssetIn,
     MetadataValue,
     Output,
-    TimeWindowPartitionMapping,
     asset,
 )
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import partition_dates, single_run, trading_day_partitions, weekly_partitions
+from quant_assets.partitions import history_input as _history, in_partition as _in_partition, partition_dates, single_run, trading_day_partitions, weekly_partitions
 from quant_assets.reporting import summary_section, text_table
 from quant_lib.factors import (
     REQUIRED_LOOKBACK_DAYS,
@@ -45,18 +44,6 @@ ALPHA = dict(
     group_name="alpha",
     kinds={"duckdb", "polars"},
 )
-
-
-def _history(asset_key: str, days: int) -> AssetIn:
-    return AssetIn(
-        asset_key,
-        partition_mapping=TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True),
-    )
-
-
-def _in_partition(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
-    first, last = partition_dates(context)
-    return frame.filter(pl.col("date").is_between(first, last))
 
 
 @asset(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetIn,
     BackfillPolicy,
+    TimeWindowPartitionMapping,
     TimeWindowPartitionsDefinition,
     WeeklyPartitionsDefinition,
 )
@@ -41,3 +44,17 @@ def partition_dates(context: AssetExecutionContext) -> tuple[date, date]:
     """First and last calendar day covered by the run's partition range (inclusive)."""
     window = context.partition_time_window
     return window.start.date(), window.end.date() - timedelta(days=1)
+
+
+def history_input(asset_key: str, days: int) -> AssetIn:
+    """An input reading `days` trading-day partitions of `asset_key` before the run's range as well."""
+    return AssetIn(
+        asset_key,
+        partition_mapping=TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True),
+    )
+
+
+def in_partition(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
+    """The rows of `frame` dated inside the run's partition range."""
+    first, last = partition_dates(context)
+    return frame.filter(pl.col("date").is_between(first, last))

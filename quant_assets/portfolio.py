@@ -23,13 +23,12 @@ from dagster import (
     MetadataValue,
     Output,
     RunConfig,
-    TimeWindowPartitionMapping,
     asset,
 )
 from pydantic import Field
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import partition_dates, single_run, trading_day_partitions
+from quant_assets.partitions import history_input as _history, in_partition as _in_partition, partition_dates, single_run, trading_day_partitions
 from quant_assets.reporting import summary_section, text_table
 from quant_lib.data.calendar import trading_days
 from quant_lib.factors import to_markdown
@@ -100,18 +99,6 @@ CONFIGURED_ASSETS = ("covariance", "portfolio_targets", "risk_report", "holdings
 def portfolio_run_config(**overrides) -> RunConfig:
     """Run config giving every portfolio asset the same `PortfolioRunConfig(**overrides)`."""
     return RunConfig(ops={name: PortfolioRunConfig(**overrides) for name in CONFIGURED_ASSETS})
-
-
-def _history(asset_key: str, days: int) -> AssetIn:
-    return AssetIn(
-        asset_key,
-        partition_mapping=TimeWindowPartitionMapping(start_offset=-days, allow_nonexistent_upstream_partitions=True),
-    )
-
-
-def _in_partition(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.DataFrame:
-    first, last = partition_dates(context)
-    return frame.filter(pl.col("date").is_between(first, last))
 
 
 @asset(
