@@ -45,6 +45,8 @@ connection and leaves its shutdown to its owner.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import hashlib
 import math
 import multiprocessing
@@ -118,7 +120,7 @@ class MapBackend(Protocol):
     def close(self) -> None: ...
 
 
-class _BackendBase:
+class _BackendBase(ABC):
     kind = "base"
     max_workers = 1
 
@@ -126,8 +128,9 @@ class _BackendBase:
         """``[fn(item) for item in items]`` in order; raises ``TaskFailedError`` naming a failed item."""
         return raise_on_failure(self.map_results(fn, items))
 
+    @abstractmethod
     def map_results(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """One ``{"status": "success", "result": ...}`` or ``{"status": "failed", "error": ...}`` per item."""
 
     def close(self) -> None:
         """Release workers (idempotent)."""
