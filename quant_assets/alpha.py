@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import history_input as _history, in_partition as _in_partition, partition_dates, single_run, trading_day_partitions, weekly_partitions
+from quant_assets.partitions import daily_asset, history_input as _history, in_partition as _in_partition, partition_dates, weekly_partitions
 from quant_assets.reporting import summary_section, text_table
 from quant_lib.factors import (
     REQUIRED_LOOKBACK_DAYS,
@@ -36,14 +36,7 @@ REGIME_HISTORY_DAYS = REGIME_LOOKBACK_DAYS + 30
 """The HMM refits monthly on 252 returns ending at the month's first trading day."""
 DIAGNOSTICS_WINDOW_DAYS = 504
 
-ALPHA = dict(
-    partitions_def=trading_day_partitions,
-    backfill_policy=single_run,
-    pool=WAREHOUSE_POOL,
-    io_manager_key="warehouse_io_manager",
-    group_name="alpha",
-    kinds={"duckdb", "polars"},
-)
+ALPHA = daily_asset("alpha")
 
 
 @asset(

@@ -7,28 +7,20 @@ import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import partition_dates, single_run, trading_day_partitions
+from quant_assets.partitions import daily_asset, partition_dates
 from quant_lib.data.calendar import shift_trading_days, trading_days
 from quant_lib.data.cleaning import clean_ohlcv
 from quant_lib.data.pit import fundamentals_snapshot
 from quant_lib.data.quality import fundamentals_checks, price_checks
 from quant_lib.data.universe import universe_membership
 from quant_resources.market_data import MarketDataResource
-from quant_resources.warehouse import WAREHOUSE_POOL
 
-DAILY = dict(
-    partitions_def=trading_day_partitions,
-    backfill_policy=single_run,
-    pool=WAREHOUSE_POOL,
-    io_manager_key="warehouse_io_manager",
-    group_name="market",
-)
+DAILY = daily_asset("market")
 SPIKE_CONTEXT_DAYS = 5
 
 
 @asset(
     **DAILY,
-    kinds={"duckdb", "polars"},
     description="Securities master as of each trading day: listed members with sector and asset class.",
 )
 def universe(context: AssetExecutionContext, market_data: MarketDataResource) -> Output[pl.DataFrame]:
@@ -49,7 +41,6 @@ def universe(context: AssetExecutionContext, market_data: MarketDataResource) ->
 @asset(
     **DAILY,
     deps=[universe],
-    kinds={"duckdb", "polars"},
     check_specs=check_specs(
         "prices",
         [
@@ -90,7 +81,6 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
 @asset(
     **DAILY,
     deps=[universe],
-    kinds={"duckdb", "polars"},
     check_specs=check_specs(
         "fundamentals",
         [

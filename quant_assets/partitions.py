@@ -58,3 +58,19 @@ def in_partition(frame: pl.DataFrame, context: AssetExecutionContext) -> pl.Data
     """The rows of `frame` dated inside the run's partition range."""
     first, last = partition_dates(context)
     return frame.filter(pl.col("date").is_between(first, last))
+
+
+def daily_asset(group_name: str, **extra) -> dict:
+    """Common `@asset` arguments of a daily warehouse asset: trading-day partitions, single-run
+    backfills, the `duckdb_warehouse` pool and the warehouse I/O manager."""
+    from quant_resources.warehouse import WAREHOUSE_POOL
+
+    return dict(
+        partitions_def=trading_day_partitions,
+        backfill_policy=single_run,
+        pool=WAREHOUSE_POOL,
+        io_manager_key="warehouse_io_manager",
+        group_name=group_name,
+        kinds={"duckdb", "polars"},
+        **extra,
+    )

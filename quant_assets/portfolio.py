@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import history_input as _history, in_partition as _in_partition, partition_dates, single_run, trading_day_partitions
+from quant_assets.partitions import daily_asset, history_input as _history, in_partition as _in_partition, partition_dates
 from quant_assets.reporting import summary_section, text_table
 from quant_lib.data.calendar import trading_days
 from quant_lib.factors import to_markdown
@@ -46,7 +46,7 @@ from quant_lib.portfolio.construction import (
 )
 from quant_lib.risk.report import risk_report as compute_risk_report
 from quant_resources.settings import get_settings
-from quant_resources.warehouse import WAREHOUSE_POOL, Warehouse
+from quant_resources.warehouse import Warehouse
 
 _DEFAULTS = PortfolioConfig()
 PRICE_HISTORY_DAYS = _DEFAULTS.lookback_days + 15
@@ -58,14 +58,7 @@ TURNOVER_HISTORY_DAYS = 21 + 5
 LIQUIDITY_HISTORY_DAYS = 20 + 5
 """Price partitions before the trade date for the 20-day average volume and volatility."""
 
-PORTFOLIO = dict(
-    partitions_def=trading_day_partitions,
-    backfill_policy=single_run,
-    pool=WAREHOUSE_POOL,
-    io_manager_key="warehouse_io_manager",
-    group_name="portfolio",
-    kinds={"duckdb", "polars"},
-)
+PORTFOLIO = daily_asset("portfolio")
 
 
 class PortfolioRunConfig(Config):

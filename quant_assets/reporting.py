@@ -50,6 +50,29 @@ def run_partitions(
     )
 
 
+def backfill_missing(
+    job: JobDefinition,
+    instance: DagsterInstance,
+    steps: Sequence[tuple[str, date, date, Sequence[AssetKey]]],
+    total_steps: int,
+) -> list[ExecuteInProcessResult]:
+    """Run each (label, first, last, asset_keys) step as one run over the span of partitions its
+    assets still lack; skip complete steps and stop at the first failed run."""
+    results: list[ExecuteInProcessResult] = []
+    for n, (label, first, last, keys) in enumerate(steps, start=1):
+        if first > last or not keys:
+            continue
+        todo = missing_partitions(instance, keys, first, last)
+        if todo is None:
+            print(f"[{n}/{total_steps}] {label} {first} .. {last}: already materialized", flush=True)
+            continue
+        print(f"[{n}/{total_steps}] {label}: {todo[0]} .. {todo[1]} as one run ...", flush=True)
+        results.append(run_partitions(job, instance, todo[0], todo[1], keys))
+        if not results[-1].success:
+            break
+    return results
+
+
 def missing_partitions(
     instance: DagsterInstance, asset_keys: Sequence[AssetKey], first: date, last: date
 ) -> tuple[date, date] | None:

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.years > 0:
         parser.error("--years must be > 0")
 
-    from quant_assets.run_daily import _prepare_dagster_home
+    from quant_assets.run_daily import prepare_dagster_home
 
-    _prepare_dagster_home()
+    prepare_dagster_home()
     from dagster import AssetKey, AssetSelection, BetaWarning, DagsterInstance, PreviewWarning
 
     warnings.filterwarnings("ignore", category=BetaWarning)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
-    from quant_assets.reporting import missing_partitions, run_partitions, run_report, text_table
+    from quant_assets.reporting import backfill_missing, run_report, text_table
     from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
     from quant_resources.warehouse import Warehouse
@@ -87,20 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"quant-platform backtest: {settings.market_data_provider} market, week {week} .. {friday}, "
           f"rankings from {rankings_first}, warehouse {settings.warehouse_dir}", flush=True)
-    results = []
     steps = [
         ("market history", market_first, friday, market_keys),
         (f"{', '.join(k.to_user_string() for k in output_keys)} history", rankings_first, friday, output_keys),
     ]
-    for n, (label, first, last, keys) in enumerate(steps, start=1):
-        todo = missing_partitions(instance, keys, first, last)
-        if todo is None:
-            print(f"[{n}/3] {label} {first} .. {last}: already materialized", flush=True)
-            continue
-        print(f"[{n}/3] {label}: {todo[0]} .. {todo[1]} as one run ...", flush=True)
-        results.append(run_partitions(daily_job, instance, todo[0], todo[1], keys))
-        if not results[-1].success:
-            break
+    results = backfill_missing(daily_job, instance, steps, total_steps=3)
     if all(r.success for r in results):
         print(f"[3/3] weekly research job for week {week} ...", flush=True)
         window = {"history_years": args.years}

@@ -17,7 +17,8 @@ from datetime import date
 from quant_resources.settings import PROJECT_ROOT, get_settings
 
 
-def _prepare_dagster_home() -> None:
+def prepare_dagster_home() -> None:
+    """Create DAGSTER_HOME (inside the warehouse) with the project's dagster.yaml and export it."""
     settings = get_settings()
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-days", type=int, default=None, help="trading days of history to backfill first")
     args = parser.parse_args(argv)
 
-    _prepare_dagster_home()
+    prepare_dagster_home()
     from dagster import BetaWarning, DagsterInstance, PreviewWarning
 
     warnings.filterwarnings("ignore", category=BetaWarning)
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
-    from quant_assets.reporting import missing_partitions, print_summary, run_partitions
+    from quant_assets.reporting import backfill_missing, print_summary, run_partitions
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
 
     settings = get_settings()
@@ -61,22 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     output_keys = [k for k in daily_keys if k not in market_keys]
     started = time.perf_counter()
     print(f"quant-platform: {settings.market_data_provider} market, warehouse {settings.warehouse_dir}")
-    results = []
     steps = [
         ("market history (the lookback the daily assets read)", market_first, history_end, market_keys),
         ("daily outputs history", outputs_first, history_end, output_keys),
     ]
-    for n, (label, first, last, keys) in enumerate(steps, start=1):
-        if first > last or not keys:
-            continue
-        todo = missing_partitions(instance, keys, first, last)
-        if todo is None:
-            print(f"[{n}/3] {label} {first} .. {last}: already materialized", flush=True)
-            continue
-        print(f"[{n}/3] {label}: {todo[0]} .. {todo[1]} as one run ...", flush=True)
-        results.append(run_partitions(job, instance, todo[0], todo[1], keys))
-        if not results[-1].success:
-            break
+    results = backfill_missing(job, instance, steps, total_steps=3)
     if all(r.success for r in results):
         print(f"[3/3] materializing {latest} ...", flush=True)
         results.append(run_partitions(job, instance, latest, latest))
