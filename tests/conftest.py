@@ -18,21 +18,23 @@ SIM_TODAY = date(2024, 6, 28)
 
 
 @pytest.fixture
-def dagster_home(tmp_path: Path) -> Path:
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary DAGSTER_HOME with the project's dagster.yaml, exported as DAGSTER_HOME (the
+    batched event-log storage configured there keeps its files under it)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 
 
 @pytest.fixture
 def instance():
-    """An in-memory Dagster instance: ten times faster than the on-disk SQLite one for the
-    hundreds of partition events a backfill writes. Tests of cross-process behaviour (the CLI,
-    concurrency pools) use a real DAGSTER_HOME instead."""
-    from dagster import DagsterInstance
+    """An in-memory Dagster instance with the platform's batched event-log storage. Tests of
+    cross-process behaviour (the CLI, concurrency pools) use a real DAGSTER_HOME instead."""
+    from quant_resources.dagster_storage import ephemeral_instance
 
-    with DagsterInstance.ephemeral() as inst:
+    with ephemeral_instance() as inst:
         yield inst
 
 

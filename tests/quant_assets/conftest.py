@@ -10,6 +10,7 @@ import pytest
 from dagster import AssetsDefinition, DagsterInstance, ExecuteInProcessResult, materialize
 
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG
+from quant_resources.dagster_storage import ephemeral_instance
 from tests.conftest import SIM_TODAY
 
 MARKET_HISTORY = ("2023-03-01", "2024-06-28")
@@ -60,7 +61,7 @@ def daily_graph(tmp_path_factory) -> DailyGraph:
         ),
     }
     market_assets, outputs = daily_assets()
-    with DagsterInstance.ephemeral() as instance:
+    with ephemeral_instance() as instance:
         history = materialize(
             market_assets, resources=resources, instance=instance,
             tags={RANGE_START_TAG: MARKET_HISTORY[0], RANGE_END_TAG: MARKET_HISTORY[1]},

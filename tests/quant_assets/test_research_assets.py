@@ -4,10 +4,12 @@ warehouse, the tear sheet, the experiment store and MLflow."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import polars as pl
@@ -97,7 +99,9 @@ def research_run(tmp_path_factory) -> ResearchRun:
         "experiments": ExperimentStoreResource(root_dir=str(base / "mlruns")),
         "reports": research.ReportsResource(directory=str(base / "reports")),
     }
-    with DagsterInstance.from_config(str(home)) as instance:
+    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home)}):
+        instance = DagsterInstance.from_config(str(home))
+    with instance:
         result = materialize(ASSETS, resources=resources, instance=instance, partition_key=WEEK, run_config=RUN_CONFIG, raise_on_error=False)
         first = warehouse.read("backtests", date_column="week")
         rerun = materialize(
