@@ -72,7 +72,10 @@ def process_factors(
         # sector-demeaned winsorized value over its own cross-sectional std.
         sector_code = pl.col(sector_col).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
         lf = lf.with_columns(_group=pl.col("date").to_physical().cast(pl.Int64) * 2**32 + sector_code)
-        lf = lf.with_columns((pl.col(f) - pl.col(f).mean().over("_group")).alias(f) for f in names)
+        sector_means = lf.group_by("_group").agg(pl.col(f).mean().alias(f"_m_{f}") for f in names)
+        lf = lf.join(sector_means, on="_group", how="left", maintain_order="left").with_columns(
+            (pl.col(f) - pl.col(f"_m_{f}")).alias(f) for f in names
+        )
         lf = with_finite(lf, **{f: pl.col(f) / pl.col(f).std().over("date") for f in names})
     out = lf.select(keys + [pl.col(f).alias(f"z_{f}") for f in names])
     return out.collect(engine=ENGINE)

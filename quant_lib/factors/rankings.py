@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import polars as pl
 
 from quant_lib.factors._panel import ENGINE, require_columns, row_sum
@@ -131,4 +132,23 @@ def compute_rankings(
         )
     else:
         out = lf.select(*out_cols, pl.lit(None, dtype=pl.String).alias("metadata_json"))
-    return out.sort("date", "rank").collect(engine=ENGINE)
+    return _sorted_by_date_and_rank(out.collect(engine=ENGINE))
+
+
+def _sorted_by_date_and_rank(frame: pl.DataFrame) -> pl.DataFrame:
+    """Reorder a date-sorted frame whose `rank` is 1..n within each date to (date, rank) order.
+
+    Row i goes to position first_row(date_i) + rank_i - 1: an inverse permutation, no sort.
+    """
+    if frame.height == 0:
+        return frame
+    position = (
+        frame.select("date", "rank")
+        .with_row_index("_row")
+        .select(pl.col("_row").cast(pl.Int64).min().over("date") + pl.col("rank").cast(pl.Int64) - 1)
+        .to_series()
+        .to_numpy()
+    )
+    order = np.empty_like(position)
+    order[position] = np.arange(position.size, dtype=position.dtype)
+    return frame[order]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -84,6 +85,25 @@ def test_ties_are_broken_by_ticker_and_ranks_are_dense_per_date() -> None:
     out = compute_rankings(scores, None, {"vsm": 1.0})
     assert out["ticker"].to_list() == ["BBB", "AAA", "CCC"]
     assert out["rank"].to_list() == [1, 2, 3]
+
+
+def test_output_is_in_date_then_rank_order_for_shuffled_input() -> None:
+    rng = np.random.default_rng(3)
+    days = [date(2022, 3, d) for d in (1, 2, 3, 4)]
+    tickers = [f"T{i:02d}" for i in range(9)]
+    scores = pl.DataFrame(
+        {
+            "date": [d for d in days for _ in tickers],
+            "ticker": tickers * len(days),
+            "z_vsm": rng.normal(size=len(days) * len(tickers)),
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=5)
+    out = compute_rankings(scores, None, {"vsm": 1.0})
+    assert out.height == len(days) * len(tickers)
+    assert out.select("date", "rank").rows() == [(d, r) for d in days for r in range(1, len(tickers) + 1)]
+    best = scores.sort("z_vsm", descending=True).group_by("date", maintain_order=True).first()
+    firsts = dict(out.filter(pl.col("rank") == 1).select("date", "ticker").rows())
+    assert firsts == dict(best.select("date", "ticker").rows())
 
 
 def test_bad_input_is_rejected() -> None:
