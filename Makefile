@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster
 PYTEST_ARGS ?=
 BACKTEST_ARGS ?=
 
-.PHONY: venv run test dev bench backtest clean-warehouse
+.PHONY: venv dagster-home run test dev bench backtest clean-warehouse
 
 # uv resolves and installs the whole stack in ~30 s; it is bootstrapped with pip into the venv.
 # /opt/wheels (when present) holds the machine's CPU build of torch==2.13.0.
@@ -21,20 +21,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	@mkdir -p $(DAGSTER_HOME)
-	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+# DAGSTER_HOME's dagster.yaml: this project's settings plus the batched event-log storage.
+dagster-home: venv
+	@$(PY) -m quant_resources.dagster_home $(DAGSTER_HOME) dagster.yaml
 
-run: venv $(DAGSTER_HOME)/dagster.yaml
+run: venv dagster-home
 	$(PY) -m quant_assets.run_daily
 
-backtest: venv $(DAGSTER_HOME)/dagster.yaml
+backtest: venv dagster-home
 	$(PY) -m quant_assets.run_backtest $(BACKTEST_ARGS)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-dev: venv $(DAGSTER_HOME)/dagster.yaml
+dev: venv dagster-home
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 bench: venv

@@ -15,7 +15,6 @@ Target: the single-run backfill under 30 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -28,23 +27,22 @@ sys.path.insert(0, str(ROOT))
 
 
 def _instance(kind: str, home: Path, batched: bool):
-    """A Dagster instance: in memory, or on disk in `home` (the project's dagster.yaml when
-    `batched`, Dagster's default storage otherwise)."""
+    """A Dagster instance: in memory, or on disk in `home` (prepared as `make` prepares
+    DAGSTER_HOME when `batched`; the project's settings with Dagster's stock storage otherwise)."""
     from dagster import DagsterInstance
 
     from quant_resources.dagster_storage import ephemeral_instance
 
     if kind == "memory":
         return ephemeral_instance() if batched else DagsterInstance.ephemeral()
-    home.mkdir(parents=True, exist_ok=True)
+    from quant_resources.dagster_home import prepare_dagster_home
+
     if batched:
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        prepare_dagster_home(home, ROOT / "dagster.yaml")
     else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    instance = DagsterInstance.from_config(str(home))
-    instance.event_log_storage  # noqa: B018 - built while DAGSTER_HOME names `home`
-    return instance
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return DagsterInstance.from_config(str(home))
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -18,12 +17,10 @@ from quant_resources.settings import PROJECT_ROOT, get_settings
 
 
 def prepare_dagster_home() -> None:
-    """Create DAGSTER_HOME (inside the warehouse) with the project's dagster.yaml and export it."""
-    settings = get_settings()
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    """Create DAGSTER_HOME (inside the warehouse) with its dagster.yaml and export it."""
+    from quant_resources.dagster_home import prepare_dagster_home as write_home
+
+    home = write_home(get_settings().dagster_home, PROJECT_ROOT / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
 
 

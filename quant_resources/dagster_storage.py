@@ -10,8 +10,8 @@ batch at once: one multi-row insert into the run's log, one into the cross-run i
 asset-event tags, and one asset-key update per asset and event type (the last event wins, exactly
 as sequential writes would leave it).
 
-`dagster.yaml` selects `BatchedSqliteEventLogStorage`; tests and benchmarks use
-`ephemeral_instance()`. Creating either storage sets `DAGSTER_EVENT_BATCH_SIZE` (default
+`DAGSTER_HOME/dagster.yaml` selects `BatchedSqliteEventLogStorage` (written by
+`quant_resources.dagster_home`); tests and benchmarks use `ephemeral_instance()` in memory. Creating either storage sets `DAGSTER_EVENT_BATCH_SIZE` (default
 `EVENT_BATCH_SIZE`) unless the environment already sets it.
 """
 
@@ -114,7 +114,8 @@ class _BatchedWrites:
 class BatchedSqliteEventLogStorage(_BatchedWrites, SqliteEventLogStorage):
     """`SqliteEventLogStorage` (one SQLite file per run plus `index.db`) with batched writes.
 
-    `base_dir` defaults to `$DAGSTER_HOME/history/runs`, where Dagster's default storage keeps it.
+    `base_dir` (written by `quant_resources.dagster_home`) defaults to `$DAGSTER_HOME/history/runs`,
+    where Dagster's default storage keeps it.
     """
 
     def __init__(self, base_dir: str | None = None, inst_data=None):
@@ -122,7 +123,10 @@ class BatchedSqliteEventLogStorage(_BatchedWrites, SqliteEventLogStorage):
         if base_dir is None:
             home = os.environ.get("DAGSTER_HOME")
             if not home:
-                raise ValueError("BatchedSqliteEventLogStorage needs base_dir or the DAGSTER_HOME environment variable")
+                raise ValueError(
+                    "BatchedSqliteEventLogStorage needs config base_dir or the DAGSTER_HOME environment "
+                    "variable; write the home's dagster.yaml with `python -m quant_resources.dagster_home HOME`"
+                )
             base_dir = os.path.join(home, "history", "runs", "")
         super().__init__(base_dir=base_dir, inst_data=inst_data)
 

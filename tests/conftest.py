@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -19,11 +18,11 @@ SIM_TODAY = date(2024, 6, 28)
 
 @pytest.fixture
 def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temporary DAGSTER_HOME with the project's dagster.yaml, exported as DAGSTER_HOME (the
-    batched event-log storage configured there keeps its files under it)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    """A temporary DAGSTER_HOME prepared as `make` prepares one (the project's settings plus the
+    batched event-log storage), exported as DAGSTER_HOME."""
+    from quant_resources.dagster_home import prepare_dagster_home
+
+    home = prepare_dagster_home(tmp_path / "dagster_home", ROOT / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
 

@@ -4,12 +4,9 @@ warehouse, the tear sheet, the experiment store and MLflow."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import polars as pl
@@ -22,6 +19,7 @@ from quant_lib.data.calendar import trading_days
 from quant_lib.data.simulate import SimulationConfig, simulate_market
 from quant_lib.reporting import ATTRIBUTION_UNAVAILABLE, PANEL_TITLES
 from quant_resources.compute import ComputeBackend
+from quant_resources.dagster_home import prepare_dagster_home
 from quant_resources.experiments import ExperimentStore, ExperimentStoreResource
 from quant_resources.warehouse import Warehouse, WarehouseIOManager, WarehouseResource
 from tests.conftest import ROOT
@@ -83,9 +81,7 @@ class ResearchRun:
 @pytest.fixture(scope="module")
 def research_run(tmp_path_factory) -> ResearchRun:
     base = tmp_path_factory.mktemp("research")
-    home = base / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    home = prepare_dagster_home(base / "dagster_home", ROOT / "dagster.yaml")
     database = str(base / "warehouse" / "quant.duckdb")
     warehouse = Warehouse(database)
     prices, rankings = synthetic_tables()
@@ -99,9 +95,7 @@ def research_run(tmp_path_factory) -> ResearchRun:
         "experiments": ExperimentStoreResource(root_dir=str(base / "mlruns")),
         "reports": research.ReportsResource(directory=str(base / "reports")),
     }
-    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home)}):
-        instance = DagsterInstance.from_config(str(home))
-    with instance:
+    with DagsterInstance.from_config(str(home)) as instance:
         result = materialize(ASSETS, resources=resources, instance=instance, partition_key=WEEK, run_config=RUN_CONFIG, raise_on_error=False)
         first = warehouse.read("backtests", date_column="week")
         rerun = materialize(

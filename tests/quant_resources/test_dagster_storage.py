@@ -33,6 +33,7 @@ from dagster import (
 )
 from dagster._core.events.log import EventLogEntry
 
+from quant_resources.dagster_home import prepare_dagster_home
 from quant_resources.dagster_storage import (
     BatchedInMemoryEventLogStorage,
     BatchedSqliteEventLogStorage,
@@ -126,20 +127,18 @@ def _backfill_then_rerun(instance: DagsterInstance) -> dict:
 
 
 def _home(tmp_path: Path, name: str, batched: bool) -> Path:
+    """A Dagster home as `make` prepares it (batched) or with the project's settings only (stock)."""
     home = tmp_path / name
-    home.mkdir()
     if batched:
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    else:
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        return prepare_dagster_home(home, ROOT / "dagster.yaml")
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     return home
 
 
 def _on_disk(home: Path, monkeypatch: pytest.MonkeyPatch) -> DagsterInstance:
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    instance = DagsterInstance.from_config(str(home))
-    instance.event_log_storage  # noqa: B018 - built now, while DAGSTER_HOME names this home
-    return instance
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return DagsterInstance.from_config(str(home))
 
 
 @pytest.fixture
@@ -183,11 +182,40 @@ def test_on_disk_batched_storage_matches_dagsters(tmp_path, monkeypatch, batch_w
     assert (tmp_path / "batched" / "history" / "runs" / "index.db").exists()
 
 
-def test_project_dagster_yaml_enables_batching(tmp_path, monkeypatch):
+def test_prepared_home_enables_batching_in_the_default_directory(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
-    with _on_disk(_home(tmp_path, "home", batched=True), monkeypatch) as instance:
+    home = _home(tmp_path, "home", batched=True)
+    with _on_disk(home, monkeypatch) as instance:
         assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)
         assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) >= 2_600
+        instance.get_runs()
+    assert (home / "history" / "runs" / "index.db").exists()
+    assert (home / "history" / "runs.db").exists()
+
+
+def test_prepared_home_follows_the_project_settings(tmp_path):
+    project = tmp_path / "dagster.yaml"
+    project.write_text("telemetry:\n  enabled: false\n")
+    home = prepare_dagster_home(tmp_path / "home", project)
+    first = (home / "dagster.yaml").read_text()
+    assert first.startswith("telemetry:") and f"base_dir: \"{home.resolve()}" in first
+    project.write_text("telemetry:\n  enabled: true\n")
+    prepare_dagster_home(home, project)
+    assert "enabled: true" in (home / "dagster.yaml").read_text()
+    assert "event_log_storage:" not in (ROOT / "dagster.yaml").read_text()
+    project.write_text("event_log_storage:\n  module: x\n")
+    with pytest.raises(ValueError, match="configures Dagster storage"):
+        prepare_dagster_home(home, project)
+
+
+def test_dagster_dev_without_dagster_home_uses_the_project_settings(tmp_path, monkeypatch):
+    """`dagster dev` with no DAGSTER_HOME loads the project's dagster.yaml into a temporary home."""
+    from dagster._core.instance.ref import InstanceRef
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(tmp_path), config_dir=str(ROOT))) as instance:
+        assert instance.get_runs() == []
+        assert instance.get_settings("concurrency")["pools"]["default_limit"] == 1
 
 
 def test_sqlite_storage_without_home_is_a_clear_error(monkeypatch):
