@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01")
 BACKFILL = ("2024-01-01", "2024-02-29")
 RERUN = ("2024-02-01", "2024-02-10")
+FAILING = ("2024-03-01", "2024-03-05")
 
 
 class NullIOManager(IOManager):
@@ -69,19 +70,22 @@ def upstream(context) -> Output[int]:
     ],
 )
 def downstream(context):
+    if context.run.tags.get("fail"):
+        raise RuntimeError("planted failure")
     yield Output(1, metadata={"first": context.partition_keys[0]})
     yield AssetCheckResult(check_name="positive", passed=True)
     yield AssetCheckResult(check_name="small", passed=False, severity=AssetCheckSeverity.WARN)
 
 
-def _run(instance: DagsterInstance, first: str, last: str) -> str:
+def _run(instance: DagsterInstance, first: str, last: str, fail: bool = False) -> str:
     from dagster import PartitionKeyRange
 
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     result = materialize(
         [upstream, downstream], instance=instance, resources={"io_manager": NullIOManager()},
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        tags={**tags, **({"fail": "yes"} if fail else {})}, raise_on_error=False,
     )
-    assert result.success
+    assert result.success != fail
     assert len(DAYS.get_partition_keys_in_range(PartitionKeyRange(first, last))) > 1
     return result.run_id
 
@@ -110,6 +114,10 @@ def _state(instance: DagsterInstance, run_ids: list[str]) -> dict:
         )
         planned = instance.get_latest_planned_materialization_info(key, partition="2024-02-05")
         state[key, "planned"] = run_order[planned.run_id]
+        failed = instance.fetch_failed_materializations(AssetRecordsFilter(asset_key=key), limit=1000).records
+        state[key, "failed"] = sorted((r.partition_key, run_order[r.run_id]) for r in failed)
+        attempts = instance.event_log_storage.get_latest_asset_partition_materialization_attempts_without_materializations(key)
+        state[key, "unmaterialized_attempts"] = sorted((p, run_order[run_id]) for p, (run_id, _) in attempts.items())
     for name in ("positive", "small"):
         history = instance.event_log_storage.get_asset_check_execution_history(
             AssetCheckKey(AssetKey("downstream"), name), limit=10_000
@@ -122,7 +130,8 @@ def _state(instance: DagsterInstance, run_ids: list[str]) -> dict:
 
 
 def _backfill_then_rerun(instance: DagsterInstance) -> dict:
-    run_ids = [_run(instance, *BACKFILL), _run(instance, *RERUN)]
+    """A backfill, a re-run of a sub-range, then a failing run over a later range."""
+    run_ids = [_run(instance, *BACKFILL), _run(instance, *RERUN), _run(instance, *FAILING, fail=True)]
     return _state(instance, run_ids)
 
 
@@ -162,12 +171,14 @@ def test_in_memory_batched_storage_matches_dagsters(batch_writes):
         expected = _backfill_then_rerun(stock)
         assert batch_writes == []
         assert _backfill_then_rerun(batched) == expected
-    assert sorted(batch_writes) == [10, 10, 22, 60, 60, 122]  # planned (2 x days + 2 checks), 2 outputs x days
+    assert sorted(batch_writes) == [5, 10, 10, 12, 22, 60, 60, 122]  # planned (2 x days + 2 checks), outputs x days
     assert expected[AssetKey("downstream"), "materialized"][0] == "2024-01-01"
-    assert expected[AssetKey("downstream"), "asset_entry"] == (1, "2024-02-10", True)
+    assert expected[AssetKey("downstream"), "asset_entry"] == (2, "2024-02-10", True)  # last run: the failed one
     assert expected["positive", "executions"][(None, 1, "SUCCEEDED")] == 1
     assert expected["small", "executions"][("2024-02-05", 1, "PLANNED")] == 1
     assert expected[0, "events"][DagsterEventType.ASSET_MATERIALIZATION] == 2 * 60
+    assert expected[AssetKey("downstream"), "unmaterialized_attempts"] == [(f"2024-03-0{d}", 2) for d in range(1, 6)]
+    assert expected[AssetKey("upstream"), "unmaterialized_attempts"] == []
 
 
 def test_on_disk_batched_storage_matches_dagsters(tmp_path, monkeypatch, batch_writes):
@@ -178,7 +189,7 @@ def test_on_disk_batched_storage_matches_dagsters(tmp_path, monkeypatch, batch_w
         expected = _backfill_then_rerun(stock)
         assert batch_writes == []
         assert _backfill_then_rerun(batched) == expected
-    assert sorted(batch_writes) == [10, 10, 22, 60, 60, 122]  # planned (2 x days + 2 checks), 2 outputs x days
+    assert sorted(batch_writes) == [5, 10, 10, 12, 22, 60, 60, 122]  # planned (2 x days + 2 checks), outputs x days
     assert (tmp_path / "batched" / "history" / "runs" / "index.db").exists()
 
 
