@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,8 +62,10 @@ class _BatchedWrites:
                 self.store_asset_check_event(event, event_id)
         self._after_batch(events)
 
+    @abstractmethod
     def _insert_batch(self, events: Sequence[EventLogEntry]) -> list[int]:
-        raise NotImplementedError
+        """Insert the batch's rows (run log and index) with the asset-event index updates; the
+        index's event ids, in order (0 for an event the index does not keep)."""
 
     def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
         """One PLANNED check-execution row per partition, as Dagster writes them, but with the event
