@@ -49,7 +49,7 @@ def test_registry_specs_are_complete() -> None:
         assert spec.name == name
         assert spec.sign in (-1, 1)
         assert spec.reference and spec.function.__doc__
-        assert 1 <= spec.lookback_days <= REQUIRED_LOOKBACK_DAYS
+        assert spec.lookback_days >= 1 and spec.lookback_days <= REQUIRED_LOOKBACK_DAYS
     assert {n for n, s in FACTORS.items() if s.sign == -1} == {"bab", "accruals", "ivol"}
     assert REQUIRED_LOOKBACK_DAYS == 253
 
