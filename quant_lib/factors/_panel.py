@@ -113,6 +113,17 @@ def date_ordered(df: pl.DataFrame) -> pl.DataFrame:
     return df[_stable_order(days - days.min())]
 
 
+def sorted_by_date_and_ticker(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` in (date, ticker) order: returned as is when already strictly ordered (one cheap
+    pass), else sorted stably."""
+    ordered = frame.select(
+        ((pl.col("date").diff() > 0) | ((pl.col("date").diff() == 0) & (pl.col("ticker") > pl.col("ticker").shift())))
+        .fill_null(True)
+        .all()
+    ).item()
+    return frame if ordered else frame.sort("date", "ticker", maintain_order=True)
+
+
 def normalize_prices(prices: pl.DataFrame, enum: pl.Enum | None = None) -> pl.DataFrame:
     """Validate and select `date, ticker, adj_close, close` (+ `_key`), sorted by (date, ticker).
 

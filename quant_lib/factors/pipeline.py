@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from quant_lib.factors._panel import ENGINE, finite, require_columns, with_finite
+from quant_lib.factors._panel import ENGINE, finite, require_columns, sorted_by_date_and_ticker, with_finite
 from quant_lib.factors.registry import FACTOR_NAMES
 
 
@@ -45,13 +45,7 @@ def process_factors(
 
     keys = ["date", "ticker"] + ([sector_col] if sector_col is not None else [])
     frame = values.select(keys + [pl.col(f).cast(pl.Float64).alias(f) for f in names])
-    ordered = frame.select(
-        ((pl.col("date").diff() > 0) | ((pl.col("date").diff() == 0) & (pl.col("ticker") > pl.col("ticker").shift())))
-        .fill_null(True)
-        .all()
-    ).item()
-    if not ordered:
-        frame = frame.sort("date", "ticker", maintain_order=True)
+    frame = sorted_by_date_and_ticker(frame)
     lf = frame.with_columns(pl.col("date").set_sorted()).lazy()
     lf = lf.with_columns([finite(pl.col(f)).alias(f) for f in names])
     lf = lf.with_columns(

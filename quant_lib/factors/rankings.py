@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from quant_lib.factors._panel import ENGINE, require_columns, row_sum
+from quant_lib.factors._panel import ENGINE, require_columns, row_sum, sorted_by_date_and_ticker
 from quant_lib.regime.weights import DynamicFactorWeights
 
 BREAKDOWN_FACTORS: tuple[str, ...] = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
@@ -69,13 +69,7 @@ def compute_rankings(
         pl.col("ticker").cast(pl.String),
         *[pl.col(f"z_{f}").cast(pl.Float64) for f in factors],
     )
-    ordered = base.select(
-        ((pl.col("date").diff() > 0) | ((pl.col("date").diff() == 0) & (pl.col("ticker") > pl.col("ticker").shift())))
-        .fill_null(True)
-        .all()
-    ).item()
-    if not ordered:
-        base = base.sort("date", "ticker", maintain_order=True)
+    base = sorted_by_date_and_ticker(base)
     per_date = (
         base.select(pl.col("date").unique())
         .join(regime_frame, on="date", how="left")
