@@ -4,14 +4,14 @@
 from datetime import date
 
 import polars as pl
-from dagster import AssetExecutionContext, Output, asset
+from dagster import AssetExecutionContext, asset
 
-from quant_assets.checks import check_specs, to_check_results
+from quant_assets.checks import check_specs, validated_output
 from quant_assets.partitions import daily_asset, partition_dates
 from quant_lib.data.calendar import shift_trading_days, trading_days
 from quant_lib.data.cleaning import clean_ohlcv
 from quant_lib.data.pit import fundamentals_snapshot
-from quant_lib.data.quality import fundamentals_checks, price_checks
+from quant_lib.data.quality import fundamentals_checks, price_checks, universe_checks
 from quant_lib.data.universe import universe_membership
 from quant_resources.market_data import MarketDataResource
 
@@ -21,21 +21,26 @@ SPIKE_CONTEXT_DAYS = 5
 
 @asset(
     **DAILY,
+    check_specs=check_specs(
+        "universe",
+        [
+            ("unique_members", "One row per (date, ticker).", True),
+            ("benchmark_listed", "The benchmark is listed on every date with members.", True),
+        ],
+    ),
     description="Securities master as of each trading day: listed members with sector and asset class.",
 )
-def universe(context: AssetExecutionContext, market_data: MarketDataResource) -> Output[pl.DataFrame]:
+def universe(context: AssetExecutionContext, market_data: MarketDataResource):
     first, last = partition_dates(context)
     provider = market_data.get_provider()
     membership = universe_membership(provider.universe(), trading_days(first, last))
     context.log.info(f"universe {first}..{last}: {membership.height} member-days from {provider.name}")
-    return Output(
-        membership,
-        metadata={
-            "provider": provider.name,
-            "tickers": membership.get_column("ticker").n_unique(),
-            "trading_days": membership.get_column("date").n_unique(),
-        },
-    )
+    metadata = {
+        "provider": provider.name,
+        "tickers": membership.get_column("ticker").n_unique(),
+        "trading_days": membership.get_column("date").n_unique(),
+    }
+    yield from validated_output(membership, universe_checks(membership), metadata)
 
 
 @asset(
@@ -62,20 +67,16 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     cleaned, report = clean_ohlcv(raw, context=mode)
     in_range = cleaned.filter(pl.col("date").is_between(first, last))
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
-    yield Output(
-        in_range,
-        metadata={
-            "provider": provider.name,
-            "tickers": in_range.get_column("ticker").n_unique(),
-            "first_date": str(first),
-            "last_date": str(last),
-            **report.to_metadata(),
-        },
-    )
+    metadata = {
+        "provider": provider.name,
+        "tickers": in_range.get_column("ticker").n_unique(),
+        "first_date": str(first),
+        "last_date": str(last),
+        **report.to_metadata(),
+    }
     membership = universe_membership(provider.universe(), days)
-    yield from to_check_results(
-        price_checks(in_range, membership, raw, report.drop_rate, today=date.today())
-    )
+    outcomes = price_checks(in_range, membership, raw, report.drop_rate, today=date.today())
+    yield from validated_output(in_range, outcomes, metadata)
 
 
 @asset(
@@ -102,8 +103,5 @@ def fundamentals(context: AssetExecutionContext, market_data: MarketDataResource
     snapshot = result.frame.join(membership.select("date", "ticker"), on=["date", "ticker"], how="semi")
     unknown_rows = result.unknown_metric_rows
     context.log.info(f"fundamentals {first}..{last}: {facts.height} facts -> {snapshot.height} snapshot rows")
-    yield Output(
-        snapshot,
-        metadata={"provider": provider.name, "facts_read": facts.height, "unknown_metric_rows_dropped": unknown_rows},
-    )
-    yield from to_check_results(fundamentals_checks(snapshot, membership, unknown_rows, facts.height))
+    metadata = {"provider": provider.name, "facts_read": facts.height, "unknown_metric_rows_dropped": unknown_rows}
+    yield from validated_output(snapshot, fundamentals_checks(snapshot, membership, unknown_rows, facts.height), metadata)

@@ -20,6 +20,9 @@ import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
 WAREHOUSE_POOL = "duckdb_warehouse"
+LEDGER_TABLE = "quant_meta.partition_writes"
+"""One row per partition-range write (table, start, end exclusive, rows), committed in the same
+transaction as the rows: what the warehouse holds, whatever Dagster's event log says."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -60,7 +63,9 @@ class Warehouse:
         if not self.path.exists():
             return []
         with self.connect(read_only=True) as conn:
-            return [r[0] for r in conn.execute("select table_name from information_schema.tables order by 1").fetchall()]
+            return [r[0] for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+            ).fetchall()]
 
     def has_table(self, table: str) -> bool:
         return table in self.tables()
@@ -101,9 +106,9 @@ class Warehouse:
         return frame.height
 
     def _write_in_transaction(self, conn, table, frame, date_range, date_column) -> None:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [table]
-        ).fetchone()[0]
+        if date_range is not None:
+            _record_write(conn, table, date_range, frame.height)
+        exists = _table_exists(conn, table)
         if date_range is None and exists:
             conn.execute(f'drop table "{table}"')
             exists = False
@@ -146,10 +151,7 @@ class Warehouse:
             return self._read(conn, table, start, end, columns, date_column)
 
     def _read(self, conn, table, start, end, columns, date_column) -> pl.DataFrame:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [table]
-        ).fetchone()[0]
-        if not exists:
+        if not _table_exists(conn, table):
             raise WarehouseError(
                 f"table `{table}` is not in the warehouse {self.path}: materialize the `{table}` asset first"
             )
@@ -168,9 +170,47 @@ class Warehouse:
         sql = f'select {cols} from "{table}"' + (" where " + " and ".join(where) if where else "") + order
         return pl.from_arrow(conn.execute(sql, params).fetch_arrow_table())
 
+    def held_days(self, table: str, days: Sequence[date]) -> set[date] | None:
+        """The `days` whose partition of `table` the warehouse holds (a committed write covers
+        them), or None when the warehouse keeps no write ledger for `table` (written before the
+        ledger existed, or not partitioned): the caller then trusts Dagster alone. A warehouse
+        that does not exist holds nothing."""
+        if not self.path.exists():
+            return set()
+        with self.connect(read_only=True) as conn:
+            if not _table_exists(conn, "partition_writes", "quant_meta"):
+                return None
+            spans = conn.execute(
+                f"select start_date, end_date from {LEDGER_TABLE} where table_name = ?", [table]
+            ).fetchall()
+            if not spans:
+                return None
+            held = {d for d in days if any(start <= d < end for start, end in spans)}
+            return held if _table_exists(conn, table) else set()
+
     def row_count(self, table: str) -> int:
         with self.connect(read_only=True) as conn:
             return conn.execute(f'select count(*) from "{table}"').fetchone()[0]
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> bool:
+    return bool(conn.execute(
+        "select count(*) from information_schema.tables where table_name = ? and table_schema = ?", [table, schema]
+    ).fetchone()[0])
+
+
+def _record_write(conn: duckdb.DuckDBPyConnection, table: str, date_range: tuple[date, date], rows: int) -> None:
+    """Ledger the write of [start, end) of `table` (replacing the entries it covers)."""
+    conn.execute("create schema if not exists quant_meta")
+    conn.execute(
+        f"create table if not exists {LEDGER_TABLE} "
+        "(table_name varchar, start_date date, end_date date, rows bigint, written_at timestamp)"
+    )
+    start, end = date_range
+    conn.execute(
+        f"delete from {LEDGER_TABLE} where table_name = ? and start_date >= ? and end_date <= ?", [table, start, end]
+    )
+    conn.execute(f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, now())", [table, start, end, rows])
 
 
 def _partition_date_range(context: InputContext | OutputContext) -> tuple[date, date] | None:
