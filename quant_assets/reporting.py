@@ -34,17 +34,19 @@ def run_partitions(
 ) -> ExecuteInProcessResult:
     """Execute `job` (or its `asset_keys`) over the partition range [first, last] as one run,
     recorded in `instance`."""
+    from quant_resources.run_recovery import run_tags
+
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     selection = list(asset_keys) if asset_keys else None
     if first == last:
         return job.execute_in_process(
             run_config=quiet, instance=instance, partition_key=first.isoformat(),
-            asset_selection=selection, raise_on_error=False,
+            asset_selection=selection, raise_on_error=False, tags=run_tags(),
         )
     return job.execute_in_process(
         run_config=quiet,
         instance=instance,
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), **run_tags()},
         asset_selection=selection,
         raise_on_error=False,
     )

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.reporting import backfill_missing, run_report, text_table
     from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
     from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     instance = DagsterInstance.get()
+    recover_and_report(instance)
     graph = defs.resolve_asset_graph()
     daily_job = defs.resolve_job_def("daily_job")
     weekly_job = defs.resolve_job_def("weekly_research_job")

@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
     from quant_assets.reporting import backfill_missing, print_summary, run_partitions
-    from quant_resources.warehouse import Warehouse
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
+    from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
     latest = args.date or latest_trading_day(date.today())
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     history_end = shift_trading_days(latest, -1)
 
     instance = DagsterInstance.get()
+    recover_and_report(instance)
     job = defs.resolve_job_def("daily_job")
     graph = defs.resolve_asset_graph()
     daily_keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).is_materializable]
