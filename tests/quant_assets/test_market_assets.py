@@ -142,11 +142,6 @@ def test_concurrent_backfill_and_daily_run_both_succeed(tmp_path, dagster_home):
     """A single-run backfill and a daily run launched at the same moment against one
     warehouse: the `duckdb_warehouse` pool (limit 1) serializes their steps, so neither hits
     DuckDB's single-writer lock."""
-    from dagster import DagsterInstance
-
-    with DagsterInstance.from_config(str(dagster_home)) as home:
-        home.get_runs()  # create the SQLite run storage once, as `make run` does: a brand-new DAGSTER_HOME
-        # initialized by two processes at once races on its schema stamp (a Dagster limitation).
     env = cli_env(tmp_path, dagster_home)
     base = ["asset", "materialize", "-m", "quant_assets.definitions", "--select", "universe,prices,fundamentals"]
     backfill = _cli(base + ["--partition-range", "2024-04-01...2024-05-31"], env)
