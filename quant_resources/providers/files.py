@@ -4,6 +4,10 @@ Layout of `data_dir`:
 
 - `<TICKER>.csv` or `<TICKER>.parquet`: date, open, high, low, close, volume[, adj_close].
   Header names are matched case-insensitively, spaces become underscores ("Adj Close" works).
+  Numbers: `N/A`, `NA`, `nan`, `null`, `-` or an empty cell is a missing value, `inf` or an
+  overflowing `1e309` an infinite one; both reach the cleaning policy
+  (`quant_lib.data.cleaning`), which drops or repairs the row and counts it. Any other text in a
+  number column is an error naming the file, column, value and row.
   Dates are YYYY-MM-DD (a time or UTC offset after the date is ignored: the local date is kept).
 - `universe.csv` (optional): ticker[, name, sector, asset_class, listed_date, delisted_date].
   Missing values default to name = ticker, sector "Unknown", asset_class "equity".
@@ -67,9 +71,22 @@ def _date_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(pl.Date, strict=False)
 
 
+MISSING_MARKERS: tuple[str, ...] = ("", "n/a", "na", "#n/a", "nan", "null", "none", "-")
+"""Cells read as a missing number (case-insensitive); the cleaning policy then decides (drop the
+row, or repair volume / adj_close). `inf` and overflowing numbers (`1e309`) read as infinite."""
+
+
+def _is_missing_marker(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_lowercase().is_in(list(MISSING_MARKERS))
+
+
 def _float_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
-        return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+        return (
+            pl.when(_is_missing_marker(column))
+            .then(pl.lit(None, dtype=pl.Float64))
+            .otherwise(pl.col(column).str.strip_chars().cast(pl.Float64, strict=False))
+        )
     return pl.col(column).cast(pl.Float64, strict=False)
 
 
@@ -112,6 +129,8 @@ def _parse(
         raw_present = pl.col(column).is_not_null()
         if dtype == pl.String:
             raw_present = raw_present & (pl.col(column).str.strip_chars() != "")
+            if column in floats:
+                raw_present = raw_present & ~_is_missing_marker(column)
         if column not in strings:
             checks.append((raw_present & parsed.is_null()).alias(f"__bad_{column}"))
         if column in not_null:
