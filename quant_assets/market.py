@@ -39,8 +39,19 @@ def universe(context: AssetExecutionContext, market_data: MarketDataResource):
         "provider": provider.name,
         "tickers": membership.get_column("ticker").n_unique(),
         "trading_days": membership.get_column("date").n_unique(),
+        **stale_ticker_metadata(context, provider, last),
     }
     yield from validated_output(membership, universe_checks(membership), metadata)
+
+
+def stale_ticker_metadata(context: AssetExecutionContext, provider, last: date) -> dict[str, int]:
+    """Warn about tickers whose data ends before `last` with no delisting to explain it (or that
+    have no data at all), naming each with its last date; returns the `stale_tickers` count."""
+    stale = provider.stale_tickers(last)
+    if stale.height:
+        listing = ", ".join(f"{t} (last {d or 'no rows'})" for t, d in stale.iter_rows())
+        context.log.warning(f"{stale.height} stale tickers, data ending before {last}: {listing}")
+    return {"stale_tickers": stale.height}
 
 
 @asset(
@@ -52,7 +63,7 @@ def universe(context: AssetExecutionContext, market_data: MarketDataResource):
             ("schema", "Cleaned prices match PricesSchema.", True),
             ("ohlc_logic", "low <= open, close <= high; prices > 0.", True),
             ("universe_coverage", "At least 90% of active members have a price each trading day.", True),
-            ("no_future_dates", "The provider sent nothing dated after today.", True),
+            ("no_future_dates", "The provider sent nothing dated after the partition or today.", True),
             ("drop_rate", "Cleaning dropped at most 10% of the rows.", True),
         ],
     ),
@@ -66,16 +77,19 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     mode = "daily" if len(days) <= 1 else "backfill"
     cleaned, report = clean_ohlcv(raw, context=mode)
     in_range = cleaned.filter(pl.col("date").is_between(first, last))
+    as_of = min(last, date.today())
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
     metadata = {
         "provider": provider.name,
         "tickers": in_range.get_column("ticker").n_unique(),
         "first_date": str(first),
         "last_date": str(last),
+        "future_rows_dropped": raw.filter(pl.col("date") > as_of).height,
+        **stale_ticker_metadata(context, provider, last),
         **report.to_metadata(),
     }
     membership = universe_membership(provider.universe(), days)
-    outcomes = price_checks(in_range, membership, raw, report.drop_rate, today=date.today())
+    outcomes = price_checks(in_range, membership, raw, report.drop_rate, today=as_of)
     yield from validated_output(in_range, outcomes, metadata)
 
 

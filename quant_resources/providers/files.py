@@ -14,9 +14,15 @@ Layout of `data_dir`:
 - `fundamentals.csv` or `fundamentals.parquet` (optional): ticker, period_end, available_at,
   metric, value (FUNDAMENTAL_FACT_COLUMNS). Absent -> no fundamentals.
 
-The benchmark is the price file named after `benchmark_ticker`. `listed_date` / `delisted_date`
-default to the first / last price date; a ticker still trading at the end of the data set
-(last date = the latest date of any file) has no delisting date.
+The benchmark is the price file named after `benchmark_ticker`. `listed_date` defaults to the
+first price date, `delisted_date` to the day after the last one (membership is
+listed_date <= day < delisted_date, so a ticker is a member on every day it traded and data
+after a day never changes that day's membership); a ticker still trading at the end of the
+data set (last date = the latest date of any file) has no delisting date. Rows dated after today are
+ignored for membership (logged with a count): one bad date never delists everyone else. A file
+that ends early while its ticker is in `universe.csv` (no `delisted_date` there) and a
+header-only file are reported by `stale_tickers` (the `market` assets warn and count them); a
+header-only file is not in the universe.
 """
 
 from __future__ import annotations
@@ -159,8 +165,9 @@ def _parse(
 class FilesProvider(MarketDataProvider):
     """Prices, universe and fundamentals from a folder of CSV / Parquet files (see module doc)."""
 
-    def __init__(self, data_dir: str | Path, benchmark_ticker: str = "SPY"):
+    def __init__(self, data_dir: str | Path, benchmark_ticker: str = "SPY", today: date | None = None):
         self.data_dir = Path(data_dir)
+        self._today = today
         if not self.data_dir.is_dir():
             raise ProviderError(f"market data folder {self.data_dir} does not exist")
         self._benchmark = benchmark_ticker.strip().upper()
@@ -228,37 +235,81 @@ class FilesProvider(MarketDataProvider):
             return empty_frame(PRICE_COLUMNS)
         return pl.concat(frames).sort("date", "ticker", maintain_order=True)
 
+    @property
+    def today(self) -> date:
+        return self._today or date.today()
+
     @cached_property
     def _price_spans(self) -> pl.DataFrame:
-        """ticker, first and last date of every price file (reads only the date column)."""
+        """ticker, first and last date of every price file and its rows dated after today (reads
+        only the date column). `last` ignores future rows; a header-only file has null dates."""
+        today = self.today
         rows = []
         for ticker, path in self.price_files.items():
             dates = _parse(path, _scan(path), required=("date",), dates=("date",), not_null=("date",))["date"]
-            rows.append({"ticker": ticker, "first": dates.min(), "last": dates.max()})
-        return pl.DataFrame(rows, schema={"ticker": pl.String, "first": pl.Date, "last": pl.Date})
+            past = dates.filter(dates <= today)
+            rows.append({"ticker": ticker, "first": past.min(), "last": past.max(), "future_rows": dates.len() - past.len()})
+        spans = pl.DataFrame(rows, schema={"ticker": pl.String, "first": pl.Date, "last": pl.Date, "future_rows": pl.Int64})
+        future = spans.filter(pl.col("future_rows") > 0)
+        if future.height:
+            logger.warning(
+                "%s: %d rows dated after today (%s) ignored for membership: %s", self.data_dir,
+                future["future_rows"].sum(), today, dict(future.select("ticker", "future_rows").iter_rows()),
+            )
+        empty = spans.filter(pl.col("first").is_null())["ticker"].to_list()
+        if empty:
+            logger.warning("%s: price files without rows (header only) for %s: not in the universe", self.data_dir, empty)
+        return spans
+
+    def stale_tickers(self, as_of: date) -> pl.DataFrame:
+        """Tickers whose data ends before `as_of` (and before the rest of the data set) without a
+        `delisted_date` in `universe.csv` to say so, and header-only files (`last_date` null).
+        Columns: ticker, last_date."""
+        spans = self._price_spans
+        data_end = spans["last"].max()
+        if data_end is None:
+            return spans.select("ticker", pl.col("last").alias("last_date"))
+        cutoff = min(as_of, data_end)
+        declared: list[str] = []
+        path = self._optional_file("universe")
+        if path is not None:
+            meta = self._universe_file(path)
+            if "delisted_date" in meta.columns:
+                declared = meta.filter(pl.col("delisted_date").is_not_null())["ticker"].to_list()
+            listed = meta["ticker"].to_list()
+        else:
+            listed = []
+        stale = spans.filter(
+            pl.col("last").is_null()
+            | ((pl.col("last") < cutoff) & pl.col("ticker").is_in(listed) & ~pl.col("ticker").is_in(declared))
+        )
+        return stale.select("ticker", pl.col("last").alias("last_date")).sort("ticker")
+
+    def _universe_file(self, path: Path) -> pl.DataFrame:
+        return _parse(
+            path,
+            _scan(path),
+            required=("ticker",),
+            dates=("listed_date", "delisted_date"),
+            strings=("ticker", "name", "sector", "asset_class"),
+            not_null=("ticker",),
+        ).with_columns(pl.col("ticker").str.to_uppercase())
 
     def universe(self) -> pl.DataFrame:
-        spans = self._price_spans
+        spans = self._price_spans.filter(pl.col("first").is_not_null())
         data_end = spans["last"].max()
         base = spans.select(
             "ticker",
             pl.col("first").alias("listed_date"),
-            pl.when(pl.col("last") < data_end).then(pl.col("last")).alias("delisted_date"),
+            pl.when(pl.col("last") < data_end).then(pl.col("last").dt.offset_by("1d")).alias("delisted_date"),
         )
         path = self._optional_file("universe")
         if path is not None:
-            meta = _parse(
-                path,
-                _scan(path),
-                required=("ticker",),
-                dates=("listed_date", "delisted_date"),
-                strings=("ticker", "name", "sector", "asset_class"),
-                not_null=("ticker",),
-            ).with_columns(pl.col("ticker").str.to_uppercase())
+            meta = self._universe_file(path)
             duplicated = meta.filter(pl.col("ticker").is_duplicated())["ticker"].unique().to_list()
             if duplicated:
                 raise ProviderError(f"{path}: tickers listed more than once: {sorted(duplicated)}")
-            orphans = meta.join(base, on="ticker", how="anti")["ticker"].to_list()
+            orphans = meta.join(self._price_spans, on="ticker", how="anti")["ticker"].to_list()
             if orphans:
                 logger.warning("%s: no price file for %s; ignored", path, orphans)
             overrides = [c for c in ("listed_date", "delisted_date") if c in meta.columns]

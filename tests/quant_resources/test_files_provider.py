@@ -86,7 +86,7 @@ def test_round_trip(tmp_path, fmt):
     assert rows["SPY"]["is_benchmark"] and not rows["AAA"]["is_benchmark"]
     assert rows["AAA"]["sector"] == "Technology" and rows["SPY"]["asset_class"] == "etf"
     assert (rows["NEW"]["name"], rows["NEW"]["sector"], rows["NEW"]["asset_class"]) == ("NEW", "Unknown", "equity")
-    assert (rows["OLD"]["listed_date"], rows["OLD"]["delisted_date"]) == (date(2024, 1, 1), date(2024, 1, 10))
+    assert (rows["OLD"]["listed_date"], rows["OLD"]["delisted_date"]) == (date(2024, 1, 1), date(2024, 1, 11))
     assert (rows["NEW"]["listed_date"], rows["NEW"]["delisted_date"]) == (date(2024, 1, 8), None)
 
     facts = provider.fundamentals(date(2024, 2, 9))
