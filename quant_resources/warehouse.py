@@ -9,7 +9,10 @@ DuckDB allows one writer process at a time: Dagster's `duckdb_warehouse` pool (l
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -24,6 +27,8 @@ LEDGER_TABLE = "quant_meta.partition_writes"
 """One row per partition-range write (table, start, end exclusive, rows), committed in the same
 transaction as the rows: what the warehouse holds, whatever Dagster's event log says."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+DEFAULT_LOCK_TIMEOUT = 120.0
 
 
 class WarehouseError(RuntimeError):
@@ -43,21 +48,53 @@ def _as_date(value: date | datetime) -> date:
 
 
 class Warehouse:
-    """DuckDB file at `path` holding one table per asset."""
+    """DuckDB file at `path` holding one table per asset.
 
-    def __init__(self, path: str | Path):
+    DuckDB lets one process write a file, or several read it, at a time. `connect` waits for a
+    lock held by another process (a notebook's read-only connection, a run's write) with
+    exponential backoff up to `lock_timeout` seconds (default `WAREHOUSE_LOCK_TIMEOUT`, 120),
+    then fails naming the holder's PID. Readers should open, query and close (`read` does).
+    """
+
+    def __init__(self, path: str | Path, lock_timeout: float | None = None):
         self.path = Path(path)
+        self.lock_timeout = (
+            float(os.environ.get("WAREHOUSE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)) if lock_timeout is None else lock_timeout
+        )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.path.exists():
             raise WarehouseError(f"warehouse {self.path} does not exist yet: run `make run` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(self.path), read_only=read_only)
+        conn = self._open(read_only)
         try:
             yield conn
         finally:
             conn.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, retrying while another process holds a conflicting lock."""
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                message = str(error)
+                if "lock" not in message.lower():
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.lock_timeout:
+                    holder = _LOCK_HOLDER.search(message)
+                    who = f"PID {holder.group(1)}" if holder else "PID unknown"
+                    raise WarehouseError(
+                        f"warehouse {self.path} is locked by another process ({who}); gave up after {waited:.1f}s "
+                        f"(WAREHOUSE_LOCK_TIMEOUT={self.lock_timeout:g}). Close that process's DuckDB connection "
+                        f"(readers: open, query, close) and run again. DuckDB said: {message}"
+                    ) from error
+                time.sleep(min(delay, self.lock_timeout - waited) * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 2.0)
 
     def tables(self) -> list[str]:
         if not self.path.exists():
