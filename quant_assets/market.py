@@ -39,8 +39,12 @@ def universe(context: AssetExecutionContext, market_data: MarketDataResource):
         "provider": provider.name,
         "tickers": membership.get_column("ticker").n_unique(),
         "trading_days": membership.get_column("date").n_unique(),
+        "unknown_sector": membership.filter(pl.col("sector") == "Unknown").get_column("ticker").n_unique(),
         **stale_ticker_metadata(context, provider, last),
     }
+    without_metadata = getattr(provider, "tickers_without_metadata", None)
+    if without_metadata:
+        context.log.warning(f"no metadata (sector, name) for {len(without_metadata)} tickers: {without_metadata}")
     yield from validated_output(membership, universe_checks(membership), metadata)
 
 
