@@ -217,13 +217,16 @@ class Warehouse:
         with self.connect(read_only=True) as conn:
             if not _table_exists(conn, "partition_writes", "quant_meta"):
                 return None
-            spans = conn.execute(
-                f"select start_date, end_date from {LEDGER_TABLE} where table_name = ?", [table]
-            ).fetchall()
-            if not spans:
+            if not conn.execute(f"select count(*) from {LEDGER_TABLE} where table_name = ?", [table]).fetchone()[0]:
                 return None
-            held = {d for d in days if any(start <= d < end for start, end in spans)}
-            return held if _table_exists(conn, table) else set()
+            if not _table_exists(conn, table):
+                return set()
+            rows = conn.execute(
+                f"select d from (select unnest(?::date[]) as d) days where exists (select 1 from {LEDGER_TABLE} w "
+                "where w.table_name = ? and days.d >= w.start_date and days.d < w.end_date)",
+                [list(days), table],
+            ).fetchall()
+            return {r[0] for r in rows}
 
     def row_count(self, table: str) -> int:
         with self.connect(read_only=True) as conn:

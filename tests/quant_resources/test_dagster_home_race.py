@@ -37,7 +37,7 @@ sys.exit(1 if failures else 0)
 
 @pytest.mark.slow
 def test_two_processes_on_a_fresh_home_both_succeed(tmp_path):
-    start = time.time() + 5.0  # both workers import dagster first, then start each trial together
+    start = time.time() + 4.0  # both workers import dagster first, then start each trial together
     procs = [
         subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(start), str(TRIALS)], cwd=ROOT,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
