@@ -15,6 +15,7 @@ from quant_assets import market
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG
 from quant_lib.data.cleaning import BadNumberPolicy, clean_ohlcv
 from quant_resources.warehouse import Warehouse
+from tests.quant_assets.files_market import weekdays, write_price_files
 
 FIRST, LAST = date(2024, 6, 3), date(2024, 6, 28)
 GOOD = ["SPY", "GD1", "GD2", "GD3", "GD4"]
@@ -38,22 +39,9 @@ TICKERS = [*GOOD, *BAD_CELLS]
 
 
 def _write_market(folder: Path) -> None:
-    days = pl.date_range(FIRST, LAST, eager=True)
-    days = days.filter(days.dt.weekday() <= 5)
-    tickers = TICKERS
-    for k, ticker in enumerate(tickers):
-        close = [40.0 + k + 0.05 * i for i in range(len(days))]
-        frame = pl.DataFrame({
-            "date": days.cast(pl.String), "open": close, "high": [c + 1 for c in close], "low": [c - 1 for c in close],
-            "close": close, "adj_close": [c * 0.98 for c in close], "volume": [1e6] * len(days),
-        }).cast({c: pl.String for c in ("open", "high", "low", "close", "adj_close", "volume")})
-        if ticker in BAD_CELLS:
-            column, cell, _ = BAD_CELLS[ticker]
-            bad_day = days[k].isoformat()  # one bad day per ticker, a different day each
-            frame = frame.with_columns(
-                pl.when(pl.col("date") == bad_day).then(pl.lit(cell)).otherwise(pl.col(column)).alias(column)
-            )
-        frame.write_csv(folder / f"{ticker}.csv")
+    days = weekdays(FIRST, LAST)  # one bad day per ticker, a different day each
+    cells = {t: (column, days[k], text) for k, (t, (column, text, _)) in enumerate(BAD_CELLS.items())}
+    write_price_files(folder, TICKERS, days, cells)
 
 
 def test_every_bad_number_is_dropped_with_a_counted_reason(tmp_path, instance, warehouse_path, sim_resources):

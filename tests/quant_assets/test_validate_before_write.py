@@ -6,30 +6,22 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 from dagster import AssetKey, materialize
 
 from quant_assets import market
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG, missing_partitions
 from quant_resources.warehouse import Warehouse
+from tests.quant_assets.files_market import weekdays, write_price_files
 
 DAY = date(2024, 6, 28)
 
 
 def _files_market(folder: Path, n_tickers: int = 14, inf_close: int = 3) -> None:
     """`n_tickers` tickers plus SPY trading 2024-06-17..28; the last day's close is `inf` for
-    the first `inf_close` tickers (so coverage on that day falls to 11 of 15 < 90%)."""
-    days = pl.date_range(date(2024, 6, 17), DAY, eager=True)
-    days = days.filter(days.dt.weekday() <= 5)
-    for k, ticker in enumerate(["SPY", *[f"T{i:02d}" for i in range(n_tickers)]]):
-        close = [50.0 + k + 0.1 * i for i in range(len(days))]
-        frame = pl.DataFrame({
-            "date": days, "open": close, "high": [c + 1 for c in close], "low": [c - 1 for c in close],
-            "close": [str(c) for c in close], "volume": [1e6] * len(days),
-        })
-        if 1 <= k <= inf_close:
-            frame = frame.with_columns(pl.when(pl.col("date") == DAY).then(pl.lit("inf")).otherwise(pl.col("close")).alias("close"))
-        frame.write_csv(folder / f"{ticker}.csv")
+    `inf_close` tickers (so coverage on that day falls to 11 of 15 < 90%)."""
+    tickers = ["SPY", *[f"T{i:02d}" for i in range(n_tickers)]]
+    write_price_files(folder, tickers, weekdays(date(2024, 6, 17), DAY),
+                      {t: ("close", DAY, "inf") for t in tickers[1:1 + inf_close]})
 
 
 def test_a_failing_blocking_check_writes_nothing_and_is_not_materialized(tmp_path, instance, warehouse_path, sim_resources):
