@@ -9,11 +9,12 @@ from dagster import AssetExecutionContext, asset
 from quant_assets.checks import check_specs, validated_output
 from quant_assets.partitions import daily_asset, partition_dates
 from quant_lib.data.calendar import shift_trading_days, trading_days
-from quant_lib.data.cleaning import clean_ohlcv
+from quant_lib.data.cleaning import BadNumberPolicy, clean_ohlcv
 from quant_lib.data.pit import fundamentals_snapshot
 from quant_lib.data.quality import fundamentals_checks, price_checks, universe_checks
 from quant_lib.data.universe import universe_membership
 from quant_resources.market_data import MarketDataResource
+from quant_resources.settings import get_settings
 
 DAILY = daily_asset("market")
 SPIKE_CONTEXT_DAYS = 5
@@ -79,7 +80,9 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     days = trading_days(first, last)
     raw = provider.prices(shift_trading_days(first, -SPIKE_CONTEXT_DAYS), last)
     mode = "daily" if len(days) <= 1 else "backfill"
-    cleaned, report = clean_ohlcv(raw, context=mode)
+    settings = get_settings()
+    policy = BadNumberPolicy(min_price=settings.price_min, max_price=settings.price_max, max_volume=settings.volume_max)
+    cleaned, report = clean_ohlcv(raw, context=mode, policy=policy)
     in_range = cleaned.filter(pl.col("date").is_between(first, last))
     as_of = min(last, date.today())
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
