@@ -60,8 +60,12 @@ def backfill_missing(
     warehouse: Warehouse | None = None,
 ) -> list[ExecuteInProcessResult]:
     """Run each (label, first, last, asset_keys) step as one run over the span of partitions its
-    assets still lack (in Dagster or in `warehouse`); skip complete steps and stop at the first
-    failed run."""
+    assets still lack (in Dagster or in `warehouse`, by default the settings' warehouse); skip
+    complete steps and stop at the first failed run."""
+    if warehouse is None:
+        from quant_resources.settings import get_settings
+
+        warehouse = Warehouse(get_settings().duckdb_path)
     results: list[ExecuteInProcessResult] = []
     for n, (label, first, last, keys) in enumerate(steps, start=1):
         if first > last or not keys:

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         ("market history", market_first, friday, market_keys),
         (f"{', '.join(k.to_user_string() for k in output_keys)} history", rankings_first, friday, output_keys),
     ]
-    results = backfill_missing(daily_job, instance, steps, total_steps=3, warehouse=Warehouse(settings.duckdb_path))
+    results = backfill_missing(daily_job, instance, steps, total_steps=3)
     if all(r.success for r in results):
         print(f"[3/3] weekly research job for week {week} ...", flush=True)
         window = {"history_years": args.years}

@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.reporting import backfill_missing, print_summary, run_partitions
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
     from quant_resources.run_recovery import recover_and_report
-    from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
     latest = args.date or latest_trading_day(date.today())
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         ("market history (the lookback the daily assets read)", market_first, history_end, market_keys),
         ("daily outputs history", outputs_first, history_end, output_keys),
     ]
-    results = backfill_missing(job, instance, steps, total_steps=3, warehouse=Warehouse(settings.duckdb_path))
+    results = backfill_missing(job, instance, steps, total_steps=3)
     if all(r.success for r in results):
         print(f"[3/3] materializing {latest} ...", flush=True)
         results.append(run_partitions(job, instance, latest, latest))
