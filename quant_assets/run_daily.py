@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
     from quant_assets.reporting import backfill_missing, print_summary, run_partitions
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
+    from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
     latest = args.date or latest_trading_day(date.today())
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     history_end = shift_trading_days(latest, -1)
 
     instance = DagsterInstance.get()
+    recover_and_report(instance)
     job = defs.resolve_job_def("daily_job")
     graph = defs.resolve_asset_graph()
     daily_keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).is_materializable]
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         ("market history (the lookback the daily assets read)", market_first, history_end, market_keys),
         ("daily outputs history", outputs_first, history_end, output_keys),
     ]
-    results = backfill_missing(job, instance, steps, total_steps=3)
+    results = backfill_missing(job, instance, steps, total_steps=3, warehouse=Warehouse(settings.duckdb_path))
     if all(r.success for r in results):
         print(f"[3/3] materializing {latest} ...", flush=True)
         results.append(run_partitions(job, instance, latest, latest))

@@ -56,6 +56,9 @@ class PlatformSettings(BaseSettings):
     run_history_days: int = Field(
         60, ge=1, description="Trading days of daily outputs `make run` backfills before the latest day (the market lookback comes on top)."
     )
+    price_min: float = Field(1e-6, gt=0, description="Prices at or below this are absurd: the row is dropped (cleaning).")
+    price_max: float = Field(1e7, gt=0, description="Prices at or above this are absurd: the row is dropped (cleaning).")
+    volume_max: float = Field(1e13, gt=0, description="Volumes above this are absurd: the row is dropped (cleaning).")
     market_timezone: str = Field("America/New_York", description="Exchange time zone.")
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
 
