@@ -79,10 +79,46 @@ momentum 0.085, low_beta 0.029, quality 0.038, pead 0.040, sentiment 0.034; what
 can build from the data: 12-1 momentum 0.021, -rolling 252-day beta 0.027, ROE 0.030, latest
 earnings_surprise (<= 30 days old) 0.046, news_sentiment 0.024 (t-stats 3.5 to 7.6).
 
-Survivorship: [15%] of tickers list after the start (uniformly between day 126 and 3 years before
-the horizon end; IPO price 40 * exp(N(0, 0.5))) and [15%] delist (chosen with weights
-exp(-0.7 q0), so delisted names skew to low quality; at least 2 years after listing). Prices,
+Survivorship with a stable universe: [n_tickers] constituents list on the first day;
+round([15%] * n_tickers) of them delist (chosen with weights exp(-0.7 q0), so delisted names skew
+to low quality) on a day uniform between day 504 and one year before the horizon end, and each
+delisting is replaced by a new listing (the next symbol in sequence, IPO price 40 * exp(N(0, 0.5)))
+on the next trading day: exactly n_tickers constituents are listed every day (the universe holds
+n_tickers * 1.15 symbols over the horizon). The delisted keep their history: prices,
 characteristics, news and facts exist only while listed; `delisted_date` is the last trading day.
+
+Planted structures (for the learning layers' tests; each exposed in `GroundTruth`):
+- Meta-label structure (`truth.meta_label`): the daily log return carries a drift
+  [0.06] * base_i * sign(news_sentiment_i,t-1) (base_i the ticker's base idiosyncratic vol, so
+  ~0.00066/day at the median). A momentum bet (side = sign of the trailing 20-day return) whose
+  side agrees with the sign of the latest news_sentiment, known at the bet's start, drifts in its
+  favour; one that disagrees drifts against it. Measured (n_tickers 60, seed 7, 2005-2035, bets
+  every 5th day, barriers +-2 sigma_20 sqrt(10), 10 days, touched barriers only): the profit-taking
+  barrier comes first in 59% of agreeing bets and 48% of disagreeing ones; a logistic model of
+  side * news_sentiment has out-of-sample AUC > 0.55, one of noise ~0.5. This drift is not part of
+  `characteristics.alpha` (the factor premia).
+- Predictable tickers (`truth.predictable`: ticker, kind "ar1_idio", strength phi): in
+  round([10%] * symbols) tickers the idiosyncratic return follows u_t = phi u_t-1 +
+  sqrt(1 - phi^2) idio_t eps_t with phi [0.25] (same variance as before), none in the others: an
+  AR(1) fitted on beta-neutral residual returns cuts the out-of-sample squared error of the
+  zero (random-walk) forecast by ~phi^2 * idio share (> 2%) in planted tickers, ~0 elsewhere.
+- Drift change points (`truth.drift_change_points`: ticker, date, drift_before, drift_after):
+  [10%] of tickers get one idiosyncratic drift break at least 252 days inside their listed life:
+  the daily drift moves from -d/2 to +d/2 times a random sign, d ~ U([0.0015, 0.0025]) (~38-63% a
+  year in total).
+- Market change points (`truth.market_change_points`: date, kind, before, after), from
+  `market_breaks` [2016-01-04 drift +0.0008/day, 2018-01-02 drift back to 0, 2020-01-02 market
+  vol x1.5, 2022-01-03 back to x1]: added to the market factor's drift / multiplying its vol on
+  top of the regime (the regime path and its parameters are unchanged).
+- Vol change points: `truth.change_points` (above).
+
+Other asset classes (opt-in, `n_crypto` [0] <= 6 and `n_fx` [0] <= 6; settings SIM_CRYPTO, SIM_FX):
+crypto symbols (BTC-USD, ETH-USD, ...; asset_class "crypto", sector "Crypto") trade every
+calendar day: g = 0.0005 + b_i c_t + 0.02 eps, c a common factor with vol 0.03 * exp(h_t - v_h)
+(log-vol AR(1), persistence 0.97, sd 0.3), b_i ~ U(0.8, 1.3): ~4% a day. FX pairs (EURUSD=X, ...;
+"fx", sector "FX") trade every weekday (holidays included): g = 0.006 eps (~9.5% a year), no drift,
+volume 0. Open = previous close * exp(0.05 sigma N(0, 1)) (no overnight gap in a 24-hour market);
+high/low as for equities. They have no facts and are not in the benchmark.
 
 Prices: close = P0_i * G_i,t * K_i,t, where G = exp(cumulative g since the listing day) is the
 total-return index and K the product of (1 - dividend per share / pre-dividend close) over past
@@ -201,6 +237,12 @@ PREMIUM_CHARACTERISTICS: dict[str, str] = {
 }
 """Premium name in `GroundTruth.premia` -> the `GroundTruth.characteristics` column it pays on."""
 
+CRYPTO_SYMBOLS: tuple[str, ...] = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD")
+FX_SYMBOLS: tuple[str, ...] = ("EURUSD=X", "USDJPY=X", "GBPUSD=X", "AUDUSD=X", "USDCHF=X", "USDCAD=X")
+PREDICTABLE_COLUMNS = {"ticker": pl.String, "kind": pl.String, "strength": pl.Float64}
+DRIFT_CHANGE_COLUMNS = {"ticker": pl.String, "date": pl.Date, "drift_before": pl.Float64, "drift_after": pl.Float64}
+MARKET_CHANGE_COLUMNS = {"date": pl.Date, "kind": pl.String, "before": pl.Float64, "after": pl.Float64}
+
 _CHARACTERISTIC_COLUMNS = ("momentum_drift", "low_beta", "quality", "pead_drift", "sentiment_latent", "beta", "alpha")
 _EX_DIVIDEND_DELAY = 10
 _OTHER_LIABILITIES_RATIO = 0.15
@@ -245,11 +287,25 @@ class SimulationConfig:
     sentiment_half_life: float = 10.0
     pead_decay_days: float = 20.0
     earnings_reaction: float = 2.5
-    # survivorship and change points
-    late_listing_fraction: float = 0.15
+    # survivorship (stable universe: each delisting is replaced by a new listing) and change points
     delisting_fraction: float = 0.15
     change_point_fraction: float = 0.2
     benchmark_tracking_vol: float = 0.0002
+    # planted structures for the learning layers (module docstring, "Planted structures")
+    meta_label_strength: float = 0.06
+    predictable_fraction: float = 0.1
+    predictable_phi: float = 0.25
+    drift_change_fraction: float = 0.1
+    drift_change_size: tuple[float, float] = (0.0015, 0.0025)
+    market_breaks: tuple[tuple[date, str, float], ...] = (
+        (date(2016, 1, 4), "drift", 0.0008),
+        (date(2018, 1, 2), "drift", -0.0008),
+        (date(2020, 1, 2), "vol", 1.5),
+        (date(2022, 1, 3), "vol", 1.0 / 1.5),
+    )
+    # other asset classes (opt-in): crypto trades every calendar day, FX every weekday
+    n_crypto: int = 0
+    n_fx: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -265,7 +321,7 @@ class SimulationConfig:
             problems.append(f"horizon {self.start}..{self.horizon_end} must span at least 5 years")
         if not self.benchmark_ticker or self.benchmark_ticker != self.benchmark_ticker.upper():
             problems.append(f"benchmark_ticker must be a non-empty upper-case symbol, got {self.benchmark_ticker!r}")
-        for name in ("late_listing_fraction", "delisting_fraction", "change_point_fraction"):
+        for name in ("delisting_fraction", "change_point_fraction", "predictable_fraction", "drift_change_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("bull_vol", "bear_vol", "sector_vol", "idio_vol_median", "bull_expected_duration",
@@ -280,8 +336,26 @@ class SimulationConfig:
         for name in ("market_log_vol_persistence", "idio_log_vol_persistence"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        problems += self._planted_problems()
         if problems:
             raise ValueError("invalid SimulationConfig: " + "; ".join(problems))
+
+    def _planted_problems(self) -> list[str]:
+        problems = []
+        if not 0.0 <= self.predictable_phi < 1.0:
+            problems.append(f"predictable_phi must be in [0, 1), got {self.predictable_phi}")
+        if self.meta_label_strength < 0:
+            problems.append(f"meta_label_strength must be >= 0, got {self.meta_label_strength}")
+        if not 0 <= self.drift_change_size[0] <= self.drift_change_size[1]:
+            problems.append(f"drift_change_size must be (low, high) with 0 <= low <= high, got {self.drift_change_size}")
+        for when, kind, value in self.market_breaks:
+            if kind not in ("vol", "drift") or not isinstance(when, date) or (kind == "vol" and not value > 0):
+                problems.append(f"market_breaks entry {(when, kind, value)!r}: expected (date, 'vol' factor > 0 | 'drift' change)")
+        if not 0 <= self.n_crypto <= len(CRYPTO_SYMBOLS):
+            problems.append(f"n_crypto must be in [0, {len(CRYPTO_SYMBOLS)}], got {self.n_crypto}")
+        if not 0 <= self.n_fx <= len(FX_SYMBOLS):
+            problems.append(f"n_fx must be in [0, {len(FX_SYMBOLS)}], got {self.n_fx}")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -298,6 +372,14 @@ class GroundTruth:
         previous day's characteristics), one row per listed constituent day.
     regime_params: state_names, drift and vol per state (market factor), transition_matrix,
         expected_duration_days, stationary_distribution, idio_vol_multiplier.
+    predictable: ticker, kind ("ar1_idio"), strength (phi of the AR(1) on the ticker's
+        idiosyncratic daily return); only the planted tickers, the others have none.
+    drift_change_points: ticker, date (first day at the new drift), drift_before, drift_after
+        (daily idiosyncratic drift).
+    market_change_points: date, kind ("vol" | "drift"), before, after (market vol multiplier or
+        added market drift per day).
+    meta_label: feature, side_rule, sign, strength, drift_formula, description: what makes a
+        momentum bet hit its profit-taking barrier before its stop (module docstring).
     """
 
     regime: pl.DataFrame
@@ -306,6 +388,10 @@ class GroundTruth:
     premia: dict[str, float]
     characteristics: pl.DataFrame
     regime_params: dict = field(default_factory=dict)
+    predictable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PREDICTABLE_COLUMNS))
+    drift_change_points: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DRIFT_CHANGE_COLUMNS))
+    market_change_points: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKET_CHANGE_COLUMNS))
+    meta_label: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -357,6 +443,10 @@ def _slice_market(full: SimulatedMarket, end: date) -> SimulatedMarket:
             premia=dict(truth.premia),
             characteristics=truth.characteristics.filter(pl.col("date") <= end),
             regime_params=dict(truth.regime_params),
+            predictable=truth.predictable.join(listed, on="ticker", how="semi", maintain_order="left"),
+            drift_change_points=truth.drift_change_points.filter(pl.col("date") <= end),
+            market_change_points=truth.market_change_points.filter(pl.col("date") <= end),
+            meta_label=dict(truth.meta_label),
         ),
     )
 
@@ -435,6 +525,7 @@ def _date_series(name: str, days: np.ndarray) -> pl.Series:
 _STREAMS = (
     "regime", "market", "sectors", "tickers", "listing", "change_points", "idio_vol", "idio_shock",
     "latents", "earnings", "fundamentals", "revisions", "news", "ohlc", "volume", "benchmark",
+    "planted", "crypto", "fx",
 )
 
 
@@ -510,6 +601,17 @@ class _Earnings:
 
 
 @dataclass
+class _Planted:
+    """Predictable tickers (AR(1) idiosyncratic returns) and per-ticker drift breaks."""
+
+    predictable: np.ndarray
+    drift_tickers: np.ndarray
+    drift_idx: np.ndarray
+    drift_before: np.ndarray
+    drift_after: np.ndarray
+
+
+@dataclass
 class _Returns:
     alpha: np.ndarray
     log_return: np.ndarray
@@ -568,8 +670,9 @@ def _calendar_and_regime(config: SimulationConfig, rng: dict) -> _MarketPath:
     drift = np.array([config.bull_drift, config.bear_drift])
     vol = np.array([config.bull_vol, config.bear_vol])
     market_log_vol = _ar1(rng["market"], config.market_log_vol_persistence, config.market_log_vol_sd, (n_days,))
-    market_vol = vol[regime] * np.exp(market_log_vol - config.market_log_vol_sd**2)
-    market = drift[regime] + market_vol * _standard_t(rng["market"], df, n_days)
+    vol_break, drift_break = _market_break_paths(config, day_int)
+    market_vol = vol[regime] * np.exp(market_log_vol - config.market_log_vol_sd**2) * vol_break
+    market = drift[regime] + drift_break + market_vol * _standard_t(rng["market"], df, n_days)
     n_sectors = config.n_sectors
     sector_names, sector_words, profile = _sector_table(n_sectors)
     rho = config.sector_correlation
@@ -581,9 +684,37 @@ def _calendar_and_regime(config: SimulationConfig, rng: dict) -> _MarketPath:
                        sector_words, profile, sector_vol_t, sector_factors)
 
 
+def _market_break_paths(config: SimulationConfig, day_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Market vol multiplier and added market drift per day from `config.market_breaks` (cumulative:
+    a "vol" break multiplies the vol from its date on, a "drift" break adds to the drift)."""
+    vol_break, drift_break = np.ones(len(day_int)), np.zeros(len(day_int))
+    for when, kind, value in config.market_breaks:
+        after = day_int >= np.datetime64(when, "D").astype(np.int64)
+        if kind == "vol":
+            vol_break[after] *= value
+        else:
+            drift_break[after] += value
+    return vol_break, drift_break
+
+
+def _market_change_points(config: SimulationConfig, day_int: np.ndarray) -> pl.DataFrame:
+    """`truth.market_change_points`: each break at the first trading day on or after its date."""
+    vol_break, drift_break = _market_break_paths(config, day_int)
+    rows = []
+    for when, kind, _ in sorted(config.market_breaks, key=lambda b: b[0]):
+        idx = int(np.searchsorted(day_int, np.datetime64(when, "D").astype(np.int64)))
+        if 0 < idx < len(day_int):
+            path = vol_break if kind == "vol" else drift_break
+            rows.append((int(day_int[idx]), kind, float(path[idx - 1]), float(path[idx])))
+    frame = pl.DataFrame(rows, schema={"date": pl.Int32, "kind": pl.String, "before": pl.Float64, "after": pl.Float64},
+                         orient="row")
+    return frame.with_columns(pl.col("date").cast(pl.Date))
+
+
 def _draw_tickers(config: SimulationConfig, rng: dict, words: list[str], profile: np.ndarray) -> _Tickers:
-    """Stage 2a: symbols, names, sectors, betas, loadings, base vols and sizes of the constituents."""
-    n = config.n_tickers
+    """Stage 2a: symbols, names, sectors, betas, loadings, base vols and sizes of the constituents
+    (the n_tickers listed at the start and the replacements that list later)."""
+    n = config.n_tickers + _n_replacements(config)
     r_tk = rng["tickers"]
     symbols = _ticker_symbols(n, config.benchmark_ticker)
     sector_of = r_tk.permutation(np.arange(n) % config.n_sectors)
@@ -600,25 +731,28 @@ def _draw_tickers(config: SimulationConfig, rng: dict, words: list[str], profile
                     shares_initial, turnover)
 
 
+def _n_replacements(config: SimulationConfig) -> int:
+    return int(round(config.delisting_fraction * config.n_tickers))
+
+
 def _listings(config: SimulationConfig, rng: dict, tk: _Tickers, n_days: int) -> None:
-    """Stage 2b: listing and delisting days (in place on `tk`) and the (day x ticker) listed mask."""
-    n = len(tk.symbols)
+    """Stage 2b: a stable universe. The first n_tickers list on day 0; `delisting_fraction` of them
+    (weights exp(-0.7 q0)) delist on a day uniform in [504, n_days - 253] and replacement j lists
+    the next trading day, so exactly n_tickers are listed every day. In place on `tk`, with the
+    (day x ticker) listed mask."""
+    n, n_total = config.n_tickers, len(tk.symbols)
     r_ls = rng["listing"]
-    listing_idx = np.zeros(n, dtype=np.int64)
-    late = r_ls.random(n) < config.late_listing_fraction
-    listing_idx[late] = r_ls.integers(126, max(n_days - 3 * 252, 127), late.sum())
-    last_idx = np.full(n, n_days - 1, dtype=np.int64)
-    delisted = np.zeros(n, dtype=bool)
-    n_delist = int(round(config.delisting_fraction * n))
-    if n_delist:
-        weights = np.exp(-0.7 * tk.quality_static)
-        chosen = r_ls.choice(n, size=n_delist, replace=False, p=weights / weights.sum())
-        earliest = listing_idx[chosen] + 504
-        draws = r_ls.random(n_delist)
-        ok = earliest < n_days - 1
-        chosen, earliest, draws = chosen[ok], earliest[ok], draws[ok]
-        last_idx[chosen] = earliest + (draws * (n_days - 1 - earliest)).astype(np.int64)
+    listing_idx = np.zeros(n_total, dtype=np.int64)
+    last_idx = np.full(n_total, n_days - 1, dtype=np.int64)
+    delisted = np.zeros(n_total, dtype=bool)
+    n_replace = n_total - n
+    if n_replace:
+        weights = np.exp(-0.7 * tk.quality_static[:n])
+        chosen = r_ls.choice(n, size=n_replace, replace=False, p=weights / weights.sum())
+        lo, hi = 504, n_days - 253
+        last_idx[chosen] = lo + (r_ls.random(n_replace) * (hi - lo)).astype(np.int64)
         delisted[chosen] = True
+        listing_idx[n:] = last_idx[chosen] + 1
     t_index = np.arange(n_days)[:, None]
     tk.listing_idx, tk.last_idx, tk.delisted = listing_idx, last_idx, delisted
     tk.listed = (t_index >= listing_idx[None, :]) & (t_index <= last_idx[None, :])
@@ -675,6 +809,45 @@ def _latent_characteristics(config: SimulationConfig, rng: dict, tk: _Tickers, i
     return _Latents(momentum, quality, sentiment, low_beta)
 
 
+def _planted_structures(config: SimulationConfig, rng: dict, tk: _Tickers, n_days: int) -> _Planted:
+    """Stage 3c: which tickers get an AR(1) idiosyncratic return and which a drift break (and when).
+
+    A drift break lies at least 252 days inside the listed life; the drift moves from -d/2 to
+    +d/2 times a random sign, d ~ U(drift_change_size)."""
+    n = len(tk.symbols)
+    r_pl = rng["planted"]
+    predictable = np.sort(r_pl.permutation(n)[: int(round(config.predictable_fraction * n))])
+    n_dc = int(round(config.drift_change_fraction * n))
+    candidates = r_pl.permutation(n)[:n_dc]
+    lo, hi = tk.listing_idx[candidates] + 252, tk.last_idx[candidates] - 252
+    draws, sign = r_pl.random(n_dc), np.where(r_pl.random(n_dc) < 0.5, -1.0, 1.0)
+    size = r_pl.uniform(*config.drift_change_size, n_dc) * sign
+    ok = hi > lo
+    drift_idx = lo[ok] + (draws[ok] * (hi[ok] - lo[ok])).astype(np.int64)
+    return _Planted(predictable, candidates[ok], drift_idx, -0.5 * size[ok], 0.5 * size[ok])
+
+
+def _news_sentiment(rng: dict, lat: _Latents) -> np.ndarray:
+    """Stage 3d: observable daily news_sentiment = tanh(0.6 (sentiment_latent + 0.8 N(0, 1)))."""
+    news = rng["news"].standard_normal(lat.sentiment.shape)
+    news *= 0.8
+    news += lat.sentiment
+    news *= 0.6
+    np.tanh(news, out=news)
+    return news
+
+
+def _planted_drift(config: SimulationConfig, tk: _Tickers, planted: _Planted, news: np.ndarray) -> np.ndarray:
+    """Meta-label drift k * base_i * sign(news_{t-1}) plus the per-ticker drift breaks."""
+    drift = np.zeros_like(news)
+    np.sign(news[:-1], out=drift[1:])
+    drift *= config.meta_label_strength * tk.idio_base
+    t_index = np.arange(news.shape[0])[:, None]
+    cols = planted.drift_tickers
+    drift[:, cols] += np.where(t_index >= planted.drift_idx[None, :], planted.drift_after, planted.drift_before)
+    return drift
+
+
 def _earnings_events(config: SimulationConfig, rng: dict, tk: _Tickers, path: _MarketPath,
                      idio_vol: np.ndarray) -> _Earnings:
     """Stage 4a: quarter ends, report days, standardized surprises, PEAD drift and report jumps."""
@@ -705,8 +878,9 @@ def _earnings_events(config: SimulationConfig, rng: dict, tk: _Tickers, path: _M
 
 
 def _ticker_returns(config: SimulationConfig, path: _MarketPath, tk: _Tickers, lat: _Latents, earn: _Earnings,
-                    idio_vol: np.ndarray, idio_shock: np.ndarray) -> _Returns:
-    """Stage 4b: g = alpha(t-1 characteristics) + beta m + gamma f_sector + idio eps + jump.
+                    idio_vol: np.ndarray, idio_shock: np.ndarray, planted: _Planted, news: np.ndarray) -> _Returns:
+    """Stage 4b: g = alpha(t-1 characteristics) + planted drift + beta m + gamma f_sector + u + jump,
+    u = idio eps, filtered to an AR(1) u_t = phi u_t-1 + sqrt(1 - phi^2) idio eps in predictable tickers.
 
     Consumes `idio_shock` (scaled in place by `idio_vol`).
     """
@@ -724,8 +898,12 @@ def _ticker_returns(config: SimulationConfig, path: _MarketPath, tk: _Tickers, l
     log_return += sector_part
     del sector_part
     idio_shock *= idio_vol
+    cols, phi = planted.predictable, config.predictable_phi
+    if len(cols) and phi:
+        idio_shock[:, cols] = lfilter([math.sqrt(1.0 - phi * phi)], [1.0, -phi], idio_shock[:, cols], axis=0)
     log_return += idio_shock
     log_return += alpha
+    log_return += _planted_drift(config, tk, planted, news)
     log_return[earn.rep_rows, earn.q_cols] += earn.jump
     total_return_index = np.cumsum(log_return, axis=0)
     total_return_index -= total_return_index[tk.listing_idx, np.arange(n)]
@@ -935,26 +1113,27 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     idio_vol = _idiosyncratic_vol(config, rng, tk, path)
     idio_shock = _standard_t(rng["idio_shock"], config.student_t_df, idio_vol.shape)
     latents = _latent_characteristics(config, rng, tk, idio_shock)
+    planted = _planted_structures(config, rng, tk, path.n_days)
+    news = _news_sentiment(rng, latents)
     earnings = _earnings_events(config, rng, tk, path, idio_vol)
-    returns = _ticker_returns(config, path, tk, latents, earnings, idio_vol, idio_shock)
+    returns = _ticker_returns(config, path, tk, latents, earnings, idio_vol, idio_shock, planted, news)
     del idio_shock
     books = _fundamentals_and_dividends(config, rng, tk, path, latents, earnings, returns)
     revisions = _analyst_revisions(rng, tk, earnings, books)
     bars = _constituent_ohlcv(rng, path, tk, earnings, returns, books, idio_vol)
     bench = _benchmark_ohlcv(config, rng, path, tk, returns)
-    return SimulatedMarket(*_market_frames(config, rng, path, tk, latents, earnings, books, revisions, bars, bench),
-                           truth=_ground_truth(config, path, tk, latents, earnings, returns))
+    universe, prices, facts = _market_frames(config, path, tk, news, earnings, books, revisions, bars, bench)
+    if config.n_crypto or config.n_fx:
+        universe, prices = _with_other_asset_classes(config, rng, universe, prices)
+    return SimulatedMarket(universe, prices, facts, _ground_truth(config, path, tk, latents, earnings, returns, planted))
 
 
-def _market_frames(config: SimulationConfig, rng: dict, path: _MarketPath, tk: _Tickers, lat: _Latents,
+def _market_frames(config: SimulationConfig, path: _MarketPath, tk: _Tickers, news: np.ndarray,
                    earn: _Earnings, books: _Books, rev: _Revisions, bars: _Bars,
                    bench: _Bars) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Stage 7: universe, prices and facts (with the daily news_sentiment) in canonical layouts."""
     listed, day_int = tk.listed, path.day_int
-    news = lat.sentiment[listed]
-    news += 0.8 * rng["news"].standard_normal(news.shape)
-    news *= 0.6
-    np.tanh(news, out=news)
+    news = news[listed]
     symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
     bench_pos = int(np.searchsorted(np.array(tk.symbols), config.benchmark_ticker))
     columns = ("open", "high", "low", "close", "adj_close", "volume")
@@ -974,7 +1153,7 @@ def _market_frames(config: SimulationConfig, rng: dict, path: _MarketPath, tk: _
 
 
 def _ground_truth(config: SimulationConfig, path: _MarketPath, tk: _Tickers, lat: _Latents, earn: _Earnings,
-                  ret: _Returns) -> GroundTruth:
+                  ret: _Returns, planted: _Planted) -> GroundTruth:
     """Stage 8: the truth frames, assembled from what the stages returned."""
     listed, day_int, beta = tk.listed, path.day_int, tk.beta
     symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
@@ -1025,7 +1204,103 @@ def _ground_truth(config: SimulationConfig, path: _MarketPath, tk: _Tickers, lat
             "stationary_distribution": tuple(float(x) for x in path.stationary),
             "idio_vol_multiplier": (1.0, config.bear_idio_vol_multiplier),
         },
+        **_planted_truth(config, path, tk, planted),
     )
+
+
+def _planted_truth(config: SimulationConfig, path: _MarketPath, tk: _Tickers, planted: _Planted) -> dict:
+    symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
+    predictable = pl.DataFrame(
+        {"ticker": symbols.gather(planted.predictable), "kind": "ar1_idio", "strength": config.predictable_phi},
+        schema=PREDICTABLE_COLUMNS,
+    ) if config.predictable_phi else pl.DataFrame(schema=PREDICTABLE_COLUMNS)
+    order = np.argsort(planted.drift_idx, kind="stable")
+    drift_change_points = pl.DataFrame(
+        {
+            "ticker": symbols.gather(planted.drift_tickers[order]),
+            "date": _date_series("date", path.day_int[planted.drift_idx[order]]),
+            "drift_before": planted.drift_before[order],
+            "drift_after": planted.drift_after[order],
+        },
+        schema=DRIFT_CHANGE_COLUMNS,
+    )
+    meta_label = {
+        "feature": "news_sentiment",
+        "side_rule": "momentum side = sign of the trailing 20-day return at the bet's start",
+        "sign": 1,
+        "strength": config.meta_label_strength,
+        "drift_formula": "daily log-return drift = strength * idio_base_i * sign(news_sentiment_i,t-1)",
+        "description": (
+            "A momentum bet whose side agrees with the sign of the ticker's latest news_sentiment "
+            "(known at the bet's start) drifts in its favour by strength * idio_base a day, one that "
+            "disagrees drifts against it: agreement raises the chance of hitting the profit-taking "
+            "barrier before the stop (module docstring gives the measured hit rates)."
+        ),
+    }
+    return dict(predictable=predictable, drift_change_points=drift_change_points,
+                market_change_points=_market_change_points(config, path.day_int), meta_label=meta_label)
+
+
+_FX_LEVELS = (1.10, 110.0, 1.30, 0.75, 0.95, 1.30)
+
+
+def _with_other_asset_classes(config: SimulationConfig, rng: dict, universe: pl.DataFrame,
+                              prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stage 7b (opt-in): crypto (every calendar day) and FX (every weekday) symbols appended to the
+    universe and prices. Crypto: g = 0.0005 + b_i c_t + 0.02 eps, c_t a common factor with vol
+    0.03 * exp(h_t - v_h) (log-vol AR(1), persistence 0.97, sd 0.3), b_i ~ U(0.8, 1.3): ~4% a day
+    (~75% a year). FX: g = 0.006 eps (~9.5% a year), no drift, volume 0. eps Student-t(df)."""
+    days = np.arange(np.datetime64(config.start, "D"), np.datetime64(config.horizon_end, "D") + 1)
+    frames, rows = [prices], []
+    for kind, n, stream in (("crypto", config.n_crypto, "crypto"), ("fx", config.n_fx, "fx")):
+        if not n:
+            continue
+        kind_days = days if kind == "crypto" else days[np.is_busday(days)]
+        symbols = list((CRYPTO_SYMBOLS if kind == "crypto" else FX_SYMBOLS)[:n])
+        bars = _other_asset_bars(config, rng[stream], kind, len(kind_days), n)
+        frames.append(_long_bars(kind_days, symbols, bars))
+        rows += [(sym, f"{sym} (simulated {kind})", "Crypto" if kind == "crypto" else "FX", kind,
+                  kind_days[0].item(), None, False) for sym in symbols]
+    extra = pl.DataFrame(rows, schema=UNIVERSE_COLUMNS, orient="row")
+    universe = pl.concat([universe, extra]).sort("ticker")
+    return universe, pl.concat(frames).sort("date", "ticker")
+
+
+def _other_asset_bars(config: SimulationConfig, rng: np.random.Generator, kind: str, n_days: int,
+                      n: int) -> dict[str, np.ndarray]:
+    df = config.student_t_df
+    if kind == "crypto":
+        common_vol = 0.03 * np.exp(_ar1(rng, 0.97, 0.3, (n_days,)) - 0.09)
+        loading = rng.uniform(0.8, 1.3, n)
+        vol = np.sqrt(np.multiply.outer(common_vol**2, loading**2) + 0.02**2)
+        log_return = 0.0005 + np.multiply.outer(common_vol * _standard_t(rng, df, n_days), loading)
+        log_return += 0.02 * _standard_t(rng, df, (n_days, n))
+        level = 100.0 * np.exp(rng.normal(0.0, 1.0, n))
+    else:
+        vol = np.full((n_days, n), 0.006)
+        log_return = 0.006 * _standard_t(rng, df, (n_days, n))
+        level = np.array(_FX_LEVELS[:n])
+    log_return[0] = 0.0
+    close = level * np.exp(np.cumsum(log_return, axis=0))
+    open_ = close * np.exp(0.05 * vol * rng.standard_normal((n_days, n)) - log_return)
+    high = np.maximum(open_, close) * _bar_extension(rng, vol)
+    low = np.minimum(open_, close) / _bar_extension(rng, vol)
+    if kind == "crypto":
+        volume = np.round(2e4 * np.exp(_ar1(rng, 0.9, 0.4, (n_days, n))) * (1.0 + 1.5 * np.abs(log_return) / vol))
+    else:
+        volume = np.zeros((n_days, n))
+    return {"open": open_, "high": high, "low": low, "close": close, "adj_close": close, "volume": volume}
+
+
+def _long_bars(days: np.ndarray, symbols: list[str], bars: dict[str, np.ndarray]) -> pl.DataFrame:
+    """(date, ticker) rows of full (day x symbol) matrices."""
+    n_days, n = len(days), len(symbols)
+    data = {
+        "date": pl.Series("date", np.repeat(days, n), dtype=pl.Date),
+        "ticker": pl.Series("ticker", symbols * n_days, dtype=pl.String),
+    }
+    data.update({name: matrix.ravel() for name, matrix in bars.items()})
+    return pl.DataFrame(data, schema=PRICE_COLUMNS)
 
 
 def _prices_frame(

@@ -1,7 +1,8 @@
 """Golden digests of the simulated market: the same seed gives the same bytes across refactors.
 
-The digests were recorded before `_simulate_full` was split into stages; a change of the model
-(a new planted structure, the exchange calendar) re-records them in the same commit and says so.
+The digests were first recorded before `_simulate_full` was split into stages (that commit changed
+no byte); a change of the model (a new planted structure, the exchange calendar) re-records them
+in the same commit and says so.
 """
 
 from __future__ import annotations
@@ -36,19 +37,24 @@ def market_digests(config: SimulationConfig, end: date | None = None) -> dict[st
     market = simulate_market(config, end=end) if end else _simulate_full.__wrapped__(config)
     frames = {"universe": market.universe, "prices": market.prices, "fundamentals": market.fundamentals}
     truth = market.truth
-    for name in ("regime", "betas", "change_points", "characteristics"):
+    for name in ("regime", "betas", "change_points", "characteristics", "predictable", "drift_change_points",
+                 "market_change_points"):
         frames[f"truth.{name}"] = getattr(truth, name)
     return {name: frame_digest(frame) for name, frame in frames.items()}
 
 
 SMALL = SimulationConfig(n_tickers=10, seed=3)
 GOLDEN_SMALL: dict[str, str] = {
-    "universe": "780cc2a2e65af059", "prices": "9655d46aa7eb150e", "fundamentals": "9ab92423491ca711",
-    "truth.regime": "0ee5e4bf6f7502f8", "truth.betas": "21782b75f679ced0",
-    "truth.change_points": "3b15f424458d8e16", "truth.characteristics": "935ebe55e71d4906",
+    "universe": "51fb9c5e23f7b183", "prices": "1cca3bd1aa900a74",
+    "fundamentals": "abbae83a44f21f1c", "truth.regime": "0ee5e4bf6f7502f8",
+    "truth.betas": "7b03b92179f3a42e", "truth.change_points": "b49df30c38971adc",
+    "truth.characteristics": "9b02b5ded6a121e2", "truth.predictable": "724dd44429f9c400",
+    "truth.drift_change_points": "a31452bc3691fe60",
+    "truth.market_change_points": "bd12b927801a8788",
 }
 GOLDEN_DEFAULT_2007: dict[str, str] = {
-    "prices": "0b07c27dae9ef5e8", "universe": "cca1d7a789d66061", "truth.regime": "99f56a0efaf4efdd",
+    "prices": "9104b7af5e04a59c", "universe": "29a9d854b28af016",
+    "truth.regime": "99f56a0efaf4efdd",
 }
 
 
