@@ -28,13 +28,14 @@ def _build_provider(
     today: date | None,
     sim_crypto: int = 0,
     sim_fx: int = 0,
+    market_calendar: str = "XNYS",
 ) -> MarketDataProvider:
     if kind == "simulated":
         from quant_resources.providers.simulated import SimulatedProvider
 
         return SimulatedProvider(
             n_tickers=sim_n_tickers, seed=sim_seed, benchmark_ticker=benchmark_ticker, today=today,
-            n_crypto=sim_crypto, n_fx=sim_fx,
+            n_crypto=sim_crypto, n_fx=sim_fx, calendar=market_calendar,
         )
     if kind == "files":
         from quant_resources.providers.files import FilesProvider
@@ -67,6 +68,7 @@ class MarketDataResource(ConfigurableResource):
     sim_n_tickers: int = 100
     sim_crypto: int = 0
     sim_fx: int = 0
+    market_calendar: str = "XNYS"
     yfinance_tickers: list[str] = Field(default_factory=list)
     cache_dir: str = "warehouse/cache"
     circuit_breaker_failure_threshold: int = 5
@@ -87,6 +89,7 @@ class MarketDataResource(ConfigurableResource):
             sim_n_tickers=settings.sim_n_tickers,
             sim_crypto=settings.sim_crypto,
             sim_fx=settings.sim_fx,
+            market_calendar=settings.market_calendar,
             yfinance_tickers=list(settings.yfinance_tickers),
             cache_dir=str(settings.cache_dir),
             circuit_breaker_failure_threshold=settings.circuit_breaker_failure_threshold,
@@ -111,4 +114,5 @@ class MarketDataResource(ConfigurableResource):
             date.fromisoformat(self.simulated_today) if self.simulated_today else None,
             self.sim_crypto,
             self.sim_fx,
+            self.market_calendar,
         )

@@ -59,6 +59,9 @@ class PlatformSettings(BaseSettings):
         60, ge=1, description="Trading days of daily outputs `make run` backfills before the latest day (the market lookback comes on top)."
     )
     market_timezone: str = Field("America/New_York", description="Exchange time zone.")
+    market_calendar: str = Field(
+        "XNYS", description="Trading-day calendar: an exchange-calendars code (XNYS, XLON, ...), 24/7 or 24/5."
+    )
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
 
     @field_validator("yfinance_tickers", mode="before")
@@ -106,5 +109,9 @@ class PlatformSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> PlatformSettings:
-    """The process-wide settings (read once)."""
-    return PlatformSettings()
+    """The process-wide settings (read once); makes MARKET_CALENDAR the default trading calendar."""
+    from quant_lib.data.calendar import set_default_calendar
+
+    settings = PlatformSettings()
+    set_default_calendar(settings.market_calendar)
+    return settings
