@@ -237,3 +237,12 @@ def holidays(start: date, end: date, calendar: str | None = None) -> np.ndarray:
     days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
     weekdays = days[np.is_busday(days)]
     return np.setdiff1d(weekdays, trading_days_array(start, end, calendar), assume_unique=True)
+
+
+def universe_calendars(universe: pl.DataFrame, market_calendar: str | None = None) -> pl.DataFrame:
+    """ticker, asset_class, calendar: the calendar each ticker of a universe trades on."""
+    mapping = {k: v or market_calendar or default_calendar() for k, v in ASSET_CLASS_CALENDARS.items()}
+    return universe.select(
+        "ticker", "asset_class",
+        calendar=pl.col("asset_class").replace_strict(mapping, default=market_calendar or default_calendar()),
+    )

@@ -68,3 +68,12 @@ def test_unknown_calendars_and_dates_out_of_range_fail_clearly() -> None:
         trading_days(date(2024, 1, 1), date(2024, 1, 5), calendar="NOPE")
     with pytest.raises(ValueError, match="outside the XNYS sessions known"):
         latest_trading_day(date(1995, 1, 3))
+
+
+def test_universe_calendars_follow_the_asset_class() -> None:
+    import polars as pl
+
+    from quant_lib.data.calendar import universe_calendars
+
+    universe = pl.DataFrame({"ticker": ["SPY", "AAA", "BTC-USD", "EURUSD=X"], "asset_class": ["etf", "equity", "crypto", "fx"]})
+    assert universe_calendars(universe)["calendar"].to_list() == ["XNYS", "XNYS", "24/7", "24/5"]
