@@ -46,7 +46,7 @@ from quant_lib.portfolio.construction import (
 )
 from quant_lib.risk.report import risk_report as compute_risk_report
 from quant_resources.settings import get_settings
-from quant_resources.warehouse import Warehouse
+from quant_resources.warehouse import Warehouse, WarehouseResource
 
 _DEFAULTS = PortfolioConfig()
 PRICE_HISTORY_DAYS = _DEFAULTS.lookback_days + 15
@@ -81,6 +81,7 @@ class PortfolioRunConfig(Config):
     var_limit: float = Field(_DEFAULTS.var_limit, description="Daily parametric VaR limit, fraction of value (warns).")
     var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
     max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
+    use_meta_confidence: bool = Field(True, description="Keep only the bets meta_confidence sizes above 0 (on dates it scored: once a champion exists).")
 
     def portfolio_config(self) -> PortfolioConfig:
         return PortfolioConfig(**{name: getattr(self, name) for name in PortfolioConfig.field_names()})
@@ -126,6 +127,7 @@ def covariance(context: AssetExecutionContext, config: PortfolioRunConfig, ranki
             ("sector_caps", "No sector above sector_cap.", True),
         ],
     ),
+    deps=["meta_confidence"],
     description="Target weights: optimizer over the top-N ranked names, position / sector caps, vol targeting (rest in cash).",
 )
 def portfolio_targets(
@@ -135,8 +137,10 @@ def portfolio_targets(
     covariance: pl.DataFrame,
     universe: pl.DataFrame,
     prices: pl.DataFrame,
+    warehouse: WarehouseResource,
 ):
     settings = config.portfolio_config()
+    rankings, meta_dropped = _meta_filtered(context, config, rankings, warehouse)
     result = build_targets(rankings, prices, universe, settings, covariance)
     targets = result.targets
     for row in result.fallbacks.head(5).iter_rows(named=True):
@@ -146,6 +150,7 @@ def portfolio_targets(
         targets,
         metadata={
             "model": settings.model_name,
+            "meta_confidence_dropped_bets": meta_dropped,
             "fallbacks": result.fallbacks.height,
             "mean_leverage": float(result.diagnostics["leverage"].mean() or 0.0),
             "top_holdings_latest": MetadataValue.md(
@@ -159,6 +164,21 @@ def portfolio_targets(
         max_position(targets, settings.max_position),
         sector_caps(targets, settings.sector_cap),
     ])
+
+
+def _meta_filtered(context, config: PortfolioRunConfig, rankings: pl.DataFrame, warehouse: WarehouseResource):
+    """`rankings` minus the bets meta_confidence sizes <= 0 (run config `use_meta_confidence`)."""
+    wh = warehouse.get()
+    if not config.use_meta_confidence or not wh.has_table("meta_confidence"):
+        return rankings, 0
+    from quant_lib.ml.sizing import apply_meta_confidence
+
+    first, last = partition_dates(context)
+    confidence = wh.read("meta_confidence", first, last + timedelta(days=1), read_only=False)
+    filtered, dropped, fallback = apply_meta_confidence(rankings, confidence)
+    if fallback:
+        context.log.warning(f"meta_confidence sized every bet <= 0 on {fallback}: those days keep the plain rankings")
+    return filtered, dropped
 
 
 @asset(**PORTFOLIO, description="The book before today's trades: all cash (initial_cash) until fills feed it.")

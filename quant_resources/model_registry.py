@@ -84,6 +84,14 @@ class ModelRegistry:
         return f"ModelRegistry(tracking_uri={self.tracking_uri!r}, artifact_root={self.artifact_root!r})"
 
     # -- connection -------------------------------------------------------------------------
+    def store_exists(self) -> bool:
+        """False when the local SQLite store has not been created yet, so nothing is registered
+        (answered without importing mlflow); True for any other store."""
+        if self.tracking_uri.startswith("sqlite:///"):
+            path = self.tracking_uri[len("sqlite:///") :]
+            return path == ":memory:" or Path(path).exists()
+        return True
+
     def _unavailable(self, reason: str, error: BaseException | None = None) -> RegistryUnavailableError:
         detail = f": {type(error).__name__}: {error}" if error is not None else ""
         return RegistryUnavailableError(

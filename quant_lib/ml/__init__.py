@@ -8,6 +8,7 @@ from quant_lib.ml.sizing import bet_size
 from quant_lib.ml.training import (
     MetaModelFit,
     PromotionDecision,
+    challenge_champion,
     fit_meta_model,
     known_labels,
     promotion_decision,
@@ -24,6 +25,7 @@ __all__ = [
     "PRICE_FEATURES",
     "PromotionDecision",
     "bet_size",
+    "challenge_champion",
     "fit_meta_model",
     "known_labels",
     "log_loss",

@@ -53,7 +53,8 @@ def top_decile_precision(y: np.ndarray, p: np.ndarray) -> float:
 @dataclass(frozen=True)
 class CVResult:
     """Per-fold metrics (``fold, n_train, n_test, auc, log_loss, top_decile_precision``), the
-    out-of-fold probabilities (NaN where a row was never tested) and the mean fold metrics."""
+    out-of-fold probabilities (NaN where a row was never tested) and the mean fold metrics
+    (folds that could not be scored are left out)."""
 
     folds: pl.DataFrame
     oof_probability: np.ndarray
@@ -74,11 +75,15 @@ def purged_cv(
     n_splits: int = 5,
     embargo_pct: float = 0.01,
     label_column: str = "meta_label",
+    walk_forward: bool = True,
 ) -> CVResult:
     """Fit a ``MetaLabeler(params)`` on each purged training set and score its test block.
 
     ``train``: sorted by ``date``, with ``date, touch_date``, the label, ``sample_weight`` (1
-    when absent) and the features. A fold whose training set has a single class is scored NaN.
+    when absent) and the features. ``walk_forward``: train only on labels before each test block
+    (the first block is then never tested), so the out-of-fold probabilities are what a model
+    refitted through time would have said - the backtest can size with them. A fold whose
+    training set is empty or has a single class is scored NaN.
     """
     missing = [c for c in ("date", "touch_date", label_column, *feature_names) if c not in train.columns]
     if missing:
@@ -92,7 +97,7 @@ def purged_cv(
     X = train.select(feature_names)
     oof = np.full(train.height, np.nan)
     rows = []
-    splitter = PurgedWalkForwardCV(n_splits=n_splits, embargo_pct=embargo_pct)
+    splitter = PurgedWalkForwardCV(n_splits=n_splits, embargo_pct=embargo_pct, train_after_test=not walk_forward)
     for fold, (train_idx, test_idx) in enumerate(splitter.split(train.height, starts, ends)):
         row = {"fold": fold, "n_train": int(train_idx.size), "n_test": int(test_idx.size)}
         if np.unique(y[train_idx]).size < 2:

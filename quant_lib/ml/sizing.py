@@ -10,6 +10,7 @@ For a classifier over K outcomes with P(predicted outcome) = p, the test statist
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 from scipy.special import ndtr
 
 
@@ -28,3 +29,19 @@ def bet_size(probability, side=1, n_classes: int = 2, step: float = 0.1) -> np.n
     if step > 0:
         size = np.round(size / step) * step
     return np.clip(size, -1.0, 1.0) + 0.0
+
+
+def apply_meta_confidence(rankings: pl.DataFrame, confidence: pl.DataFrame | None) -> tuple[pl.DataFrame, int, list]:
+    """Rankings restricted, on each date the meta-labeler scored, to the bets it sizes above 0
+    (the top-N the optimizer sees are then the confirmed bets); dates without scores, or where
+    every bet was sized <= 0, keep their rankings. Returns (rankings, bets dropped, fallback dates)."""
+    if confidence is None or confidence.is_empty():
+        return rankings, 0, []
+    scored = confidence.select("date", "ticker", "bet_size")
+    kept = scored.filter(pl.col("bet_size") > 0)
+    fallback = scored.select("date").unique().join(kept.select("date").unique(), on="date", how="anti")["date"].sort().to_list()
+    confirmed = rankings.join(kept.select("date", "ticker"), on=["date", "ticker"], how="semi")
+    untouched = rankings.join(kept.select("date").unique(), on="date", how="anti")
+    result = pl.concat([confirmed, untouched]).sort("date", "rank" if "rank" in rankings.columns else "ticker")
+    dropped = scored.join(kept, on=["date", "ticker"], how="anti").join(pl.DataFrame({"date": fallback}, schema={"date": scored.schema["date"]}), on="date", how="anti").height
+    return result, dropped, fallback

@@ -69,11 +69,12 @@ def fit_meta_model(
     params: Mapping[str, Any] | None = None,
     n_splits: int = 5,
     embargo_pct: float = 0.01,
+    walk_forward: bool = True,
 ) -> MetaModelFit:
     """Purged CV of ``MetaLabeler(params)`` on ``train``, then the final fit on all of it."""
     if train.height < 2 * n_splits:
         raise ValueError(f"{train.height} known labels are too few for {n_splits}-fold purged CV")
-    cv = purged_cv(train, feature_names, params, n_splits, embargo_pct)
+    cv = purged_cv(train, feature_names, params, n_splits, embargo_pct, walk_forward=walk_forward)
     X = train.select(feature_names)
     y = train["meta_label"].to_numpy().astype(float)
     weight = train["sample_weight"].to_numpy() if "sample_weight" in train.columns else None
@@ -102,6 +103,31 @@ def promotion_decision(challenger_auc: float, champion_auc: float | None, margin
         return PromotionDecision(False, f"purged-CV AUC {challenger_auc:.4f} is worse than the champion's {champion_auc:.4f} on the same folds", challenger_auc, champion_auc, margin)
     versus = "no champion yet" if champion_auc is None else f"champion {champion_auc:.4f} on the same folds"
     return PromotionDecision(True, f"purged-CV AUC {challenger_auc:.4f} > {floor:.4f}; {versus}", challenger_auc, champion_auc, margin)
+
+
+def challenge_champion(
+    train: pl.DataFrame,
+    challenger: MetaModelFit,
+    champion: tuple[Mapping[str, Any], Sequence[str]] | None,
+    margin: float,
+    n_splits: int = 5,
+    embargo_pct: float = 0.01,
+    walk_forward: bool = True,
+) -> PromotionDecision:
+    """The promotion rule with the champion's configuration ``(params, features)`` refitted on
+    the challenger's folds (same rows, same splits); a champion whose features are no longer
+    available cannot be compared and counts as absent (said in the reason)."""
+    if champion is None:
+        return promotion_decision(challenger.cv.mean("auc"), None, margin)
+    params, features = champion
+    missing = [f for f in features if f not in train.columns]
+    if missing:
+        decision = promotion_decision(challenger.cv.mean("auc"), None, margin)
+        return PromotionDecision(decision.passed, f"{decision.reason}; champion not comparable (features {missing} gone)", decision.challenger_auc, None, margin)
+    known = {k: v for k, v in params.items() if k in challenger.model.params}
+    cv = purged_cv(train, list(features), known, n_splits, embargo_pct, walk_forward=walk_forward)
+    decision = promotion_decision(challenger.cv.mean("auc"), cv.mean("auc"), margin)
+    return PromotionDecision(decision.passed, decision.reason, decision.challenger_auc, decision.champion_auc, margin, cv.folds)
 
 
 def score_bets(model: MetaLabeler, bets: pl.DataFrame, step: float = 0.1) -> pl.DataFrame:
