@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from datetime import date, timedelta
 
 from quant_resources.settings import get_settings
@@ -47,10 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.run_daily import prepare_dagster_home
 
     prepare_dagster_home()
-    from dagster import AssetKey, AssetSelection, BetaWarning, DagsterInstance, PreviewWarning
+    from dagster import AssetKey, AssetSelection, DagsterInstance
 
-    warnings.filterwarnings("ignore", category=BetaWarning)
-    warnings.filterwarnings("ignore", category=PreviewWarning)
 
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS

@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from datetime import date
 
 from quant_resources.settings import PROJECT_ROOT, get_settings
@@ -31,10 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     prepare_dagster_home()
-    from dagster import BetaWarning, DagsterInstance, PreviewWarning
-
-    warnings.filterwarnings("ignore", category=BetaWarning)
-    warnings.filterwarnings("ignore", category=PreviewWarning)
+    from dagster import DagsterInstance
 
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
