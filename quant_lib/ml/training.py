@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from quant_lib.labeling.weights import sample_weights

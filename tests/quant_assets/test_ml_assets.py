@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import ExecuteInProcessResult, materialize
 
 from quant_assets import alpha, market, ml
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG
