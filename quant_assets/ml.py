@@ -27,6 +27,7 @@ from pydantic import Field
 
 from quant_assets.checks import check_specs, to_check_results
 from quant_assets.partitions import daily_asset, history_input, partition_dates, weekly_partitions
+from quant_assets.reporting import summary_section, text_table
 from quant_lib.data.quality import CheckOutcome
 from quant_lib.factors import to_markdown
 from quant_resources.model_registry import ModelRegistry, ModelRegistryResource, RegistryUnavailableError
@@ -58,13 +59,17 @@ class BetSpecConfig(Config):
     max_holding: int = Field(10, description=f"Vertical barrier in trading days (<= {MAX_HOLDING_LIMIT}).")
     vol_span: int = Field(50, description="EWM span (days) of the daily volatility target (<= 100).")
     use_high_low: bool = Field(False, description="Check intraday highs/lows (stop wins within a bar).")
+    horizon_target: bool = Field(True, description="Barrier unit = daily volatility x sqrt(max_holding) (else the daily volatility).")
 
     def spec(self):
         from quant_lib.ml.dataset import LabelingSpec
 
         if self.max_holding > MAX_HOLDING_LIMIT or self.vol_span > 100:
             raise Failure(f"max_holding <= {MAX_HOLDING_LIMIT} and vol_span <= 100 (history read), got {self.max_holding}, {self.vol_span}")
-        return LabelingSpec(self.top_n, self.rebalance_every, (self.profit_taking, self.stop_loss), self.max_holding, self.vol_span, self.use_high_low)
+        return LabelingSpec(
+            self.top_n, self.rebalance_every, (self.profit_taking, self.stop_loss), self.max_holding, self.vol_span, self.use_high_low,
+            self.horizon_target,
+        )  # fmt: skip
 
 
 class MetaModelConfig(Config):
@@ -108,14 +113,18 @@ def open_registry(resource: ModelRegistryResource) -> ModelRegistry:
         "prices": history_input("prices", PRICE_HISTORY_DAYS),
         "rankings": history_input("rankings", BET_HISTORY_DAYS),
         "regime": history_input("regime", BET_HISTORY_DAYS),
+        "fundamentals": history_input("fundamentals", BET_HISTORY_DAYS),
     },
     description="Triple-barrier labels of the ranked bets touched on the day (pt / sl / vertical), with the bets' features at entry.",
 )
-def barrier_labels(context: AssetExecutionContext, config: BetSpecConfig, prices: pl.DataFrame, rankings: pl.DataFrame, regime: pl.DataFrame):
+def barrier_labels(
+    context: AssetExecutionContext, config: BetSpecConfig, prices: pl.DataFrame, rankings: pl.DataFrame, regime: pl.DataFrame,
+    fundamentals: pl.DataFrame,
+):  # fmt: skip
     from quant_lib.ml.dataset import barrier_label_table
 
     first, last = partition_dates(context)
-    table = barrier_label_table(prices, rankings, regime, config.spec(), first, last)
+    table = barrier_label_table(prices, rankings, regime, config.spec(), first, last, fundamentals)
     counts = dict(table.group_by("barrier").len().iter_rows()) if table.height else {}
     context.log.info(f"barrier_labels {first}..{last}: {table.height} labels {counts}")
     return Output(
@@ -180,12 +189,15 @@ def meta_champion(context: AssetExecutionContext, model_registry: ModelRegistryR
 
 @asset(
     **ML_DAILY,
-    ins={"prices": history_input("prices", PRICE_HISTORY_DAYS), "rankings": AssetIn("rankings"), "regime": AssetIn("regime")},
+    ins={
+        "prices": history_input("prices", PRICE_HISTORY_DAYS), "rankings": AssetIn("rankings"), "regime": AssetIn("regime"),
+        "fundamentals": AssetIn("fundamentals"),
+    },  # fmt: skip
     description="P(success) and AFML bet size of each ranked bet from models:/meta_labeler@champion (empty while there is no champion).",
 )
 def meta_confidence(
     context: AssetExecutionContext, config: MetaConfidenceConfig, prices: pl.DataFrame, rankings: pl.DataFrame,
-    regime: pl.DataFrame, model_registry: ModelRegistryResource,
+    regime: pl.DataFrame, fundamentals: pl.DataFrame, model_registry: ModelRegistryResource,
 ):  # fmt: skip
     from quant_lib.ml import score_bets
     from quant_lib.ml.dataset import bet_table
@@ -196,7 +208,7 @@ def meta_confidence(
         context.log.warning(f"meta_confidence {first}..{last}: empty, {loaded}")
         return Output(_empty_confidence(), metadata={"reason": loaded, "bets": 0})
     model, version = loaded
-    bets, _ = bet_table(prices, rankings, regime, config.spec(), first, last)
+    bets, _ = bet_table(prices, rankings, regime, config.spec(), first, last, fundamentals)
     bets = bets.with_columns(pl.lit(None, pl.Float64).alias(n) for n in model.feature_names if n not in bets.columns)
     scored = score_bets(model, bets, config.bet_size_step).with_columns(pl.lit(version, pl.Int64).alias("model_version"))
     skipped = int((scored["bet_size"] <= 0).sum())
@@ -301,3 +313,35 @@ def _history_markdown(registry: ModelRegistry) -> str:
         for v in registry.history(MODEL_NAME)
     ]  # fmt: skip
     return to_markdown(pl.DataFrame(rows)) if rows else "(no versions)"
+
+
+def meta_summary(warehouse, week) -> str:
+    """`make backtest`'s meta-labeling lines: the week's model, the champion decision and the
+    strategy with and without meta-sizing side by side."""
+    tables = set(warehouse.tables())
+    if "meta_model" not in tables:
+        return "\nMeta-labeler: no meta_model for this week"
+    day_after = week + timedelta(days=1)
+    model = warehouse.read("meta_model", week, day_after, date_column="week")
+    lines = [f"\nMeta-labeler v{model['model_version'][0]}: {model.height} labels, walk-forward out-of-sample "
+             f"P(success) for {model['probability'].drop_nulls().len()}"]  # fmt: skip
+    if "meta_champion" in tables:
+        champion = warehouse.read("meta_champion", week, day_after, date_column="week")
+        if champion.height:
+            row = champion.row(0, named=True)
+            lines.append(f"Champion: v{row['champion_version']} (was v{row['previous_champion']}); {row['reason']}")
+    if "backtests" in tables:
+        rows = warehouse.read("backtests", week, day_after, date_column="week").filter(pl.col("strategy").str.starts_with("ranking_top_n"))
+        lines += ["With and without meta-sizing:", text_table(rows.select("strategy", "sharpe", "deflated_sharpe", "annualized_return", "max_drawdown", "volatility", "annual_turnover"))]
+    return "\n".join(lines)
+
+
+@summary_section
+def _meta_confidence_summary(warehouse, latest) -> str:
+    if "meta_confidence" not in warehouse.tables():
+        return ""
+    scored = warehouse.read("meta_confidence", latest, latest + timedelta(days=1))
+    if scored.is_empty():
+        return f"Meta-confidence on {latest}: none (no champion meta-labeler yet; `make backtest` trains one)"
+    top = scored.sort("probability", descending=True).head(10).select("ticker", "probability", "bet_size")
+    return f"Meta-confidence on {latest} (meta_labeler v{scored['model_version'][0]}, {scored.height} bets):\n" + text_table(top, "{:.3f}")

@@ -81,7 +81,7 @@ class PortfolioRunConfig(Config):
     var_limit: float = Field(_DEFAULTS.var_limit, description="Daily parametric VaR limit, fraction of value (warns).")
     var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
     max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
-    use_meta_confidence: bool = Field(True, description="Keep only the bets meta_confidence sizes above 0 (on dates it scored: once a champion exists).")
+    use_meta_confidence: bool = Field(True, description="Scale each weight by meta_confidence's bet size in [0, 1] (on dates it scored: once a champion exists); the rest stays in cash.")
 
     def portfolio_config(self) -> PortfolioConfig:
         return PortfolioConfig(**{name: getattr(self, name) for name in PortfolioConfig.field_names()})
@@ -140,9 +140,8 @@ def portfolio_targets(
     warehouse: WarehouseResource,
 ):
     settings = config.portfolio_config()
-    rankings, meta_dropped = _meta_filtered(context, config, rankings, warehouse)
     result = build_targets(rankings, prices, universe, settings, covariance)
-    targets = result.targets
+    targets, meta_dropped = _meta_sized(context, config, result.targets, warehouse)
     for row in result.fallbacks.head(5).iter_rows(named=True):
         context.log.warning(f"{row['date']}: {row['fallback_reason']}")
     latest = targets.filter(pl.col("date") == targets["date"].max()) if targets.height else targets
@@ -166,19 +165,19 @@ def portfolio_targets(
     ])
 
 
-def _meta_filtered(context, config: PortfolioRunConfig, rankings: pl.DataFrame, warehouse: WarehouseResource):
-    """`rankings` minus the bets meta_confidence sizes <= 0 (run config `use_meta_confidence`)."""
+def _meta_sized(context, config: PortfolioRunConfig, targets: pl.DataFrame, warehouse: WarehouseResource):
+    """Target weights scaled by meta_confidence's bet sizes (run config `use_meta_confidence`)."""
     wh = warehouse.get()
     if not config.use_meta_confidence or not wh.has_table("meta_confidence"):
-        return rankings, 0
+        return targets, 0
     from quant_lib.ml.sizing import apply_meta_confidence
 
     first, last = partition_dates(context)
     confidence = wh.read("meta_confidence", first, last + timedelta(days=1), read_only=False)
-    filtered, dropped, fallback = apply_meta_confidence(rankings, confidence)
+    sized, dropped, fallback = apply_meta_confidence(targets, confidence)
     if fallback:
-        context.log.warning(f"meta_confidence sized every bet <= 0 on {fallback}: those days keep the plain rankings")
-    return filtered, dropped
+        context.log.warning(f"meta_confidence sized every bet <= 0 on {fallback}: those days keep the optimizer's weights")
+    return sized, dropped
 
 
 @asset(**PORTFOLIO, description="The book before today's trades: all cash (initial_cash) until fills feed it.")

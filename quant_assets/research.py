@@ -301,7 +301,9 @@ def _portfolio_weights(warehouse: Warehouse, window: ResearchWindow, config: Bac
 
 
 def _meta_sizes(warehouse: Warehouse, window: ResearchWindow, config: BacktestRunConfig) -> pl.DataFrame | None:
-    """The week's walk-forward out-of-sample bet sizes of the meta-labeler (`meta_model`)."""
+    """The week's walk-forward out-of-sample bet sizes of the meta-labeler (`meta_model`; not a
+    declared dependency: meta_model's blocking promotion check must not stop the backtests, so
+    `make backtest` materializes it first)."""
     if not config.use_meta_sizing or not warehouse.has_table("meta_model"):
         return None
     table = warehouse.read("meta_model", window.week_start, window.week_start + timedelta(days=1), date_column="week", read_only=False)
@@ -342,7 +344,7 @@ def _run_candidates(store: ExperimentStore, candidates: list, window: ResearchWi
 
 @asset(
     **RESEARCH,
-    deps=["rankings", "prices", "portfolio_targets", "walk_forward", "ga_search", "meta_model"],
+    deps=["rankings", "prices", "portfolio_targets", "walk_forward", "ga_search"],
     check_specs=check_specs("backtests", [("metrics_finite", "Every headline metric of every strategy is finite.", True)]),
     description=(
         "Weekly backtest of the ranking top-N strategy, with and without meta-labeler sizing (and the portfolio_targets book "

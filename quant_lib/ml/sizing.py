@@ -31,17 +31,18 @@ def bet_size(probability, side=1, n_classes: int = 2, step: float = 0.1) -> np.n
     return np.clip(size, -1.0, 1.0) + 0.0
 
 
-def apply_meta_confidence(rankings: pl.DataFrame, confidence: pl.DataFrame | None) -> tuple[pl.DataFrame, int, list]:
-    """Rankings restricted, on each date the meta-labeler scored, to the bets it sizes above 0
-    (the top-N the optimizer sees are then the confirmed bets); dates without scores, or where
-    every bet was sized <= 0, keep their rankings. Returns (rankings, bets dropped, fallback dates)."""
+def apply_meta_confidence(targets: pl.DataFrame, confidence: pl.DataFrame | None) -> tuple[pl.DataFrame, int, list]:
+    """Scale each target ``weight`` by its meta bet size clipped to [0, 1] (a size <= 0 drops the
+    name; the freed weight stays in cash); ``raw_weight`` (the optimizer's allocation) is kept.
+    Names the meta-labeler did not score keep their weight; a date on which every scored bet was
+    sized <= 0 is left unscaled (no all-cash book from the filter alone). Adds ``meta_bet_size``.
+    Returns (targets, names dropped, fallback dates)."""
     if confidence is None or confidence.is_empty():
-        return rankings, 0, []
-    scored = confidence.select("date", "ticker", "bet_size")
-    kept = scored.filter(pl.col("bet_size") > 0)
-    fallback = scored.select("date").unique().join(kept.select("date").unique(), on="date", how="anti")["date"].sort().to_list()
-    confirmed = rankings.join(kept.select("date", "ticker"), on=["date", "ticker"], how="semi")
-    untouched = rankings.join(kept.select("date").unique(), on="date", how="anti")
-    result = pl.concat([confirmed, untouched]).sort("date", "rank" if "rank" in rankings.columns else "ticker")
-    dropped = scored.join(kept, on=["date", "ticker"], how="anti").join(pl.DataFrame({"date": fallback}, schema={"date": scored.schema["date"]}), on="date", how="anti").height
-    return result, dropped, fallback
+        return targets, 0, []
+    sizes = confidence.select("date", "ticker", pl.col("bet_size").alias("meta_bet_size"))
+    positive = sizes.filter(pl.col("meta_bet_size") > 0).select("date").unique()
+    fallback = sizes.select("date").unique().join(positive, on="date", how="anti")["date"].sort().to_list()
+    sized = targets.join(sizes.join(positive, on="date", how="semi"), on=["date", "ticker"], how="left")
+    scale = pl.col("meta_bet_size").fill_null(1.0).clip(0.0, 1.0)
+    dropped = int(sized.filter((pl.col("meta_bet_size") <= 0) & (pl.col("weight") > 0)).height)
+    return sized.with_columns(pl.col("weight") * scale), dropped, fallback

@@ -28,10 +28,10 @@ CONFIDENCE_RANGE = ("2024-06-24", "2024-06-28")
 BETS = {"top_n": 5, "max_holding": 10}
 MODEL = {"n_estimators": 30, "n_splits": 4, "min_labels": 100}
 PLANTED = "z_sentiment"
-UPSTREAM = [a.to_source_assets()[0] for a in (market.prices, alpha.rankings, alpha.regime)]
+UPSTREAM = [a.to_source_assets()[0] for a in (market.prices, market.fundamentals, alpha.rankings, alpha.regime)]
 
 
-def synthetic_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def synthetic_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Prices of 15 simulated tickers; rankings by 126-day momentum whose `sentiment` column is
     planted: a noisy z-score of the next 3 days' return (what a perfect news signal would be)."""
     market = simulate_market(SimulationConfig(n_tickers=15, seed=11), end=date(2024, 6, 28))
@@ -59,7 +59,9 @@ def synthetic_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     regime = rankings.select("date").unique().with_columns(
         pl.lit("Bull").alias("regime"), pl.lit(0.9).alias("p_bull"), pl.lit(0.1).alias("p_bear"), pl.lit(0.9).alias("confidence")
     )
-    return prices, rankings, regime
+    news = market.fundamentals.filter(pl.col("metric") == "news_sentiment")
+    fundamentals = news.select(pl.col("available_at").alias("date"), "ticker", pl.col("value").alias("news_sentiment"))
+    return prices, rankings, regime, fundamentals.filter(pl.col("date") >= date(2022, 1, 3))
 
 
 @dataclass
@@ -88,8 +90,8 @@ def ml_run(tmp_path_factory) -> MLRun:
     base = tmp_path_factory.mktemp("ml")
     database = str(base / "warehouse" / "quant.duckdb")
     warehouse = Warehouse(database)
-    prices, rankings, regime = synthetic_tables()
-    for name, frame in (("prices", prices), ("rankings", rankings), ("regime", regime)):
+    prices, rankings, regime, fundamentals = synthetic_tables()
+    for name, frame in (("prices", prices), ("rankings", rankings), ("regime", regime), ("fundamentals", fundamentals)):
         warehouse.write(name, frame)
     resources = {
         "warehouse_io_manager": WarehouseIOManager(database=database),
@@ -125,7 +127,7 @@ def test_barrier_labels_partitioned_by_touch_date(ml_run):
     assert labels["touch_date"].max() <= date(2024, 6, 28)
     assert set(labels["barrier"].unique()) <= {"pt", "sl", "vertical"}
     assert labels.select(pl.struct("date", "ticker").is_duplicated().any()).item() is False
-    assert {PLANTED, "vol_20", "mom_126", "roll_spread_20", "p_bull", "target", "rank"} <= set(labels.columns)
+    assert {PLANTED, "vol_20", "mom_126", "roll_spread_20", "p_bull", "target", "rank", "news_agreement"} <= set(labels.columns)
 
 
 def test_first_challenger_passes_and_becomes_champion(ml_run):

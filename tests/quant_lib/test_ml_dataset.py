@@ -1,6 +1,6 @@
 """Meta-labeling rows from daily tables: truncation (labels, features and meta-confidence for day
 D are identical on data cut at D), the champion comparison on the same folds, and dropping the
-bets the meta-labeler sizes at zero from the rankings."""
+scaling target weights by the meta-labeler's bet sizes."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def tables():
         .select("date", "ticker", "score", "rank", "vsm")
     )  # fmt: skip
     regime = rankings.select("date").unique().with_columns(pl.lit("Bear").alias("regime"), pl.lit(0.3).alias("p_bull"), pl.lit(0.7).alias("confidence"))
-    return prices, rankings, regime
+    news = market.fundamentals.filter(pl.col("metric") == "news_sentiment")
+    fundamentals = news.select(pl.col("available_at").alias("date"), "ticker", pl.col("value").alias("news_sentiment"))
+    return prices, rankings, regime, fundamentals
 
 
 def _cut(frame: pl.DataFrame) -> pl.DataFrame:
@@ -39,13 +41,13 @@ def _cut(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_labels_features_and_confidence_for_day_d_identical_on_data_cut_at_d(tables):
-    prices, rankings, regime = tables
-    full = barrier_label_table(prices, rankings, regime, SPEC, CUT, CUT)
-    cut = barrier_label_table(_cut(prices), _cut(rankings), _cut(regime), SPEC, CUT, CUT)
+    prices, rankings, regime, news = tables
+    full = barrier_label_table(prices, rankings, regime, SPEC, CUT, CUT, news)
+    cut = barrier_label_table(_cut(prices), _cut(rankings), _cut(regime), SPEC, CUT, CUT, _cut(news))
     assert full.height > 0 and full.equals(cut)
-    assert (full["touch_date"] == CUT).all()
-    bets_full, names = bet_table(prices, rankings, regime, SPEC, CUT, CUT)
-    bets_cut, _ = bet_table(_cut(prices), _cut(rankings), _cut(regime), SPEC, CUT, CUT)
+    assert (full["touch_date"] == CUT).all() and full["news_agreement"].null_count() == 0
+    bets_full, names = bet_table(prices, rankings, regime, SPEC, CUT, CUT, news)
+    bets_cut, _ = bet_table(_cut(prices), _cut(rankings), _cut(regime), SPEC, CUT, CUT, _cut(news))
     assert bets_full.height == SPEC.top_n and bets_full.equals(bets_cut)
     rng = np.random.default_rng(0)
     model = MetaLabeler({"n_estimators": 5}).fit(rng.normal(size=(60, len(names))), rng.integers(0, 2, 60), feature_names=names)
@@ -53,11 +55,11 @@ def test_labels_features_and_confidence_for_day_d_identical_on_data_cut_at_d(tab
 
 
 def test_label_table_holds_only_labels_known_in_the_range(tables):
-    prices, rankings, regime = tables
-    week = barrier_label_table(prices, rankings, regime, SPEC, dt.date(2024, 3, 11), CUT)
+    prices, rankings, regime, news = tables
+    week = barrier_label_table(prices, rankings, regime, SPEC, dt.date(2024, 3, 11), CUT, news)
     assert week["touch_date"].is_between(dt.date(2024, 3, 11), CUT).all()
     assert week["label"].null_count() == 0
-    assert {"vol_20", "mom_21", "z_vsm", "regime_code", "p_bull", "rank", "target"} <= set(feature_columns(week))
+    assert {"vol_20", "mom_21", "z_vsm", "regime_code", "p_bull", "rank", "target", "news_agreement"} <= set(feature_columns(week))
     assert week["regime_code"].unique().to_list() == [-1.0]
 
 
@@ -84,13 +86,17 @@ def test_challenger_without_the_signal_loses_to_the_champion_on_the_same_folds()
     assert gone.passed and gone.champion_auc is None and "not comparable" in gone.reason
 
 
-def test_apply_meta_confidence_keeps_confirmed_bets():
+def test_apply_meta_confidence_scales_weights_and_keeps_raw_weights():
     d1, d2, d3 = dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)
-    rankings = pl.DataFrame({"date": [d1] * 3 + [d2] * 3 + [d3] * 2, "ticker": ["A", "B", "C", "A", "B", "C", "A", "B"], "rank": [1, 2, 3, 1, 2, 3, 1, 2]})
-    confidence = pl.DataFrame({"date": [d1, d1, d2, d2], "ticker": ["A", "B", "A", "B"], "bet_size": [0.4, 0.0, -0.2, 0.0]})
-    filtered, dropped, fallback = apply_meta_confidence(rankings, confidence)
-    assert filtered.filter(pl.col("date") == d1)["ticker"].to_list() == ["A"]
-    assert filtered.filter(pl.col("date") == d2).height == 3  # every bet skipped: keep the plain rankings
-    assert filtered.filter(pl.col("date") == d3).height == 2  # not scored
+    targets = pl.DataFrame({
+        "date": [d1] * 3 + [d2] * 2 + [d3], "ticker": ["A", "B", "C", "A", "B", "A"],
+        "raw_weight": [0.5, 0.3, 0.2, 0.5, 0.5, 1.0], "weight": [0.4, 0.24, 0.16, 0.5, 0.5, 0.8],
+    })  # fmt: skip
+    confidence = pl.DataFrame({"date": [d1, d1, d2, d2], "ticker": ["A", "B", "A", "B"], "bet_size": [0.5, -0.2, 0.0, -0.4]})
+    sized, dropped, fallback = apply_meta_confidence(targets, confidence)
+    assert sized.filter(pl.col("date") == d1)["weight"].to_list() == pytest.approx([0.2, 0.0, 0.16])  # C not scored
+    assert sized.filter(pl.col("date") == d2)["weight"].to_list() == [0.5, 0.5]  # every bet skipped: unscaled
+    assert sized.filter(pl.col("date") == d3)["weight"].to_list() == [0.8]
+    assert sized["raw_weight"].equals(targets["raw_weight"])
     assert (dropped, fallback) == (1, [d2])
-    assert apply_meta_confidence(rankings, None)[0].equals(rankings)
+    assert apply_meta_confidence(targets, None)[0].equals(targets)
