@@ -26,12 +26,15 @@ def _build_provider(
     max_retries: int,
     base_delay: float,
     today: date | None,
+    sim_crypto: int = 0,
+    sim_fx: int = 0,
 ) -> MarketDataProvider:
     if kind == "simulated":
         from quant_resources.providers.simulated import SimulatedProvider
 
         return SimulatedProvider(
-            n_tickers=sim_n_tickers, seed=sim_seed, benchmark_ticker=benchmark_ticker, today=today
+            n_tickers=sim_n_tickers, seed=sim_seed, benchmark_ticker=benchmark_ticker, today=today,
+            n_crypto=sim_crypto, n_fx=sim_fx,
         )
     if kind == "files":
         from quant_resources.providers.files import FilesProvider
@@ -62,6 +65,8 @@ class MarketDataResource(ConfigurableResource):
     data_dir: str | None = None
     sim_seed: int = 42
     sim_n_tickers: int = 100
+    sim_crypto: int = 0
+    sim_fx: int = 0
     yfinance_tickers: list[str] = Field(default_factory=list)
     cache_dir: str = "warehouse/cache"
     circuit_breaker_failure_threshold: int = 5
@@ -80,6 +85,8 @@ class MarketDataResource(ConfigurableResource):
             data_dir=str(settings.market_data_dir) if settings.market_data_dir else None,
             sim_seed=settings.sim_seed,
             sim_n_tickers=settings.sim_n_tickers,
+            sim_crypto=settings.sim_crypto,
+            sim_fx=settings.sim_fx,
             yfinance_tickers=list(settings.yfinance_tickers),
             cache_dir=str(settings.cache_dir),
             circuit_breaker_failure_threshold=settings.circuit_breaker_failure_threshold,
@@ -102,4 +109,6 @@ class MarketDataResource(ConfigurableResource):
             self.max_retries,
             self.retry_base_delay,
             date.fromisoformat(self.simulated_today) if self.simulated_today else None,
+            self.sim_crypto,
+            self.sim_fx,
         )

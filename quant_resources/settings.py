@@ -49,6 +49,8 @@ class PlatformSettings(BaseSettings):
     provider_retry_base_delay: float = Field(1.0, ge=0)
     sim_seed: int = Field(42, description="Seed of the simulated market.")
     sim_n_tickers: int = Field(100, ge=5, description="Constituents of the simulated market.")
+    sim_crypto: int = Field(0, ge=0, le=6, description="Simulated crypto symbols (BTC-USD, ...; trade every day).")
+    sim_fx: int = Field(0, ge=0, le=6, description="Simulated FX pairs (EURUSD=X, ...; trade every weekday).")
     yfinance_tickers: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "JPM", "XOM", "JNJ"],
         description="Comma-separated tickers for the yfinance provider (stocks, ETFs, BTC-USD, EURUSD=X).",
