@@ -27,6 +27,13 @@ def prepare_ohlcv(df: pl.DataFrame) -> tuple[pl.DataFrame, str, str]:
     if TICKER not in df.columns:
         df = df.with_columns(pl.lit("_").alias(TICKER))
     df = df.with_columns(pl.col(list(OHLCV)).cast(pl.Float64)).sort([TICKER, time])
+    bad = df.filter(~pl.all_horizontal(pl.col(c).is_finite() for c in OHLCV) | (pl.min_horizontal("open", "high", "low", "close") <= 0))
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise ValueError(
+            f"{bad.height} OHLCV rows with NaN/Inf or non-positive values (first: {first[TICKER]} at {first[time]}); "
+            "clean them first (quant_lib.data.cleaning.clean_ohlcv)"
+        )
     duplicated = df.select(pl.struct(TICKER, time).is_duplicated().any()).item()
     if duplicated:
         raise ValueError(f"duplicate ({TICKER}, {time}) rows in the OHLCV frame")

@@ -18,59 +18,55 @@ def bocpd_step(
     lgamma(alpha_r + 1/2) - lgamma(alpha_r) - log(2 pi alpha_r) / 2 (alpha_r = alpha0 + r / 2);
     ``prior`` = (mu0, kappa0, alpha0, beta0). Returns (new n, cp_score, severity) with cp_score =
     P(r_t <= max(short_run, MAP(r_{t-1}) + 1 - short_run)).
+
+    One exp per run length: with e_r = exp(log joint_r - peak) and E = sum e_r, the new posterior
+    is P(r_t = 0) = H and P(r_t = r + 1) = (1 - H) e_r / E (renormalized when the longest run is
+    dropped at capacity).
     """
     capacity = log_r.shape[0]
     previous_map = 0
+    peak = -np.inf
     for r in range(n):
         if log_r[r] > log_r[previous_map]:
             previous_map = r
-    horizon = max(short_run, previous_map + 1 - short_run)
-    peak = -np.inf
-    for r in range(n):
         s2 = beta[r] * (kappa[r] + 1.0) / (alpha[r] * kappa[r])
         d = x - mu[r]
-        lp = const[r] - 0.5 * math.log(s2) - (alpha[r] + 0.5) * math.log1p(d * d / (2.0 * alpha[r] * s2))
-        log_pred[r] = log_r[r] + lp
+        log_pred[r] = log_r[r] + const[r] - 0.5 * math.log(s2) - (alpha[r] + 0.5) * math.log1p(d * d / (2.0 * alpha[r] * s2))
         if log_pred[r] > peak:
             peak = log_pred[r]
-    total = 0.0
-    for r in range(n):
-        total += math.exp(log_pred[r] - peak)
-    log_cp = peak + math.log(total) + log_h
+    horizon = max(short_run, previous_map + 1 - short_run)
+    evidence = 0.0
+    for r in range(n):  # log_r is free now: it holds e_r until the shift below overwrites it
+        log_r[r] = math.exp(log_pred[r] - peak)
+        evidence += log_r[r]
     new_n = n + 1 if n < capacity else capacity
+    kept = evidence if new_n == n + 1 else evidence - log_r[n - 1]
+    hazard = math.exp(log_h)
+    norm = hazard * evidence + (1.0 - hazard) * kept
+    log_growth = log_1mh - math.log(norm) - peak
+    score = hazard * evidence / norm
+    w_short, mu_s, var_s, w_long, mu_l, var_l = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     for r in range(new_n - 1, 0, -1):
         k = kappa[r - 1]
         d = x - mu[r - 1]
-        log_r[r] = log_pred[r - 1] + log_1mh
+        p = (1.0 - hazard) * log_r[r - 1] / norm
+        log_r[r] = log_pred[r - 1] + log_growth
         beta[r] = beta[r - 1] + k * d * d / (2.0 * (k + 1.0))
         mu[r] = (k * mu[r - 1] + x) / (k + 1.0)
         kappa[r] = k + 1.0
         alpha[r] = alpha[r - 1] + 0.5
-    log_r[0] = log_cp
-    mu[0], kappa[0], alpha[0], beta[0] = prior[0], prior[1], prior[2], prior[3]
-    peak = -np.inf
-    for r in range(new_n):
-        if log_r[r] > peak:
-            peak = log_r[r]
-    total = 0.0
-    for r in range(new_n):
-        total += math.exp(log_r[r] - peak)
-    norm = peak + math.log(total)
-    score, w_short, mu_s, var_s, w_long, mu_l, var_l = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    for r in range(new_n):
-        log_r[r] -= norm
-        p = math.exp(log_r[r])
         var = beta[r] / alpha[r]
         if r <= horizon:
             score += p
-            if r >= 1:
-                w_short += p
-                mu_s += p * mu[r]
-                var_s += p * var
+            w_short += p
+            mu_s += p * mu[r]
+            var_s += p * var
         else:
             w_long += p
             mu_l += p * mu[r]
             var_l += p * var
+    log_r[0] = log_h + math.log(evidence / norm)
+    mu[0], kappa[0], alpha[0], beta[0] = prior[0], prior[1], prior[2], prior[3]
     severity = 0.0
     if w_short > 1e-12 and w_long > 1e-12:
         mu_s, var_s, mu_l, var_l = mu_s / w_short, var_s / w_short, mu_l / w_long, var_l / w_long
