@@ -34,3 +34,10 @@ def causal_mask(length: int, device: torch.device | None = None) -> torch.Tensor
 def check_input(x: torch.Tensor, n_features: int) -> None:
     if x.dim() != 3 or x.shape[-1] != n_features:
         raise ValueError(f"expected input [batch, seq_len, {n_features}], got {list(x.shape)}")
+
+
+def zero_init_(layer: nn.Linear) -> None:
+    """Zero the output layer: an untrained forecaster predicts 0 (the naive forecast), so training
+    starts from the baseline and early stopping keeps only improvements over it."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from quant_lib.models._layers import check_input
+from quant_lib.models._layers import check_input, zero_init_
 from quant_lib.models.base import BaseModel
 
 
@@ -40,6 +40,7 @@ class ITransformer(BaseModel):
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, forecast_horizon)
+        zero_init_(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.n_features)

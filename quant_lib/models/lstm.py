@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from quant_lib.models._layers import check_input
+from quant_lib.models._layers import check_input, zero_init_
 from quant_lib.models.base import BaseModel
 
 
@@ -36,6 +36,7 @@ class AttentionLSTM(BaseModel):
         )
         self.attention = nn.MultiheadAttention(hidden_size, n_heads, dropout=dropout, batch_first=True)
         self.head = nn.Sequential(nn.LayerNorm(2 * hidden_size), nn.Linear(2 * hidden_size, forecast_horizon))
+        zero_init_(self.head[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.n_features)

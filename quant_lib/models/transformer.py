@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from quant_lib.models._layers import SinusoidalPositionalEncoding, causal_mask, check_input
+from quant_lib.models._layers import SinusoidalPositionalEncoding, causal_mask, check_input, zero_init_
 from quant_lib.models.base import BaseModel
 
 
@@ -41,6 +41,7 @@ class DecoderTransformer(BaseModel):
         )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, forecast_horizon)
+        zero_init_(self.head)
 
     def hidden_states(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every layer's output [B, T, d_model] (input embedding first)."""

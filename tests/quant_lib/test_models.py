@@ -59,6 +59,8 @@ def test_itransformer_tokens_are_variates() -> None:
     """Permuting the time steps changes the output; the embedding maps a whole series (T) per variate."""
     model = ITransformer(n_features=4, seq_len=12, forecast_horizon=2, dropout=0.0).eval()
     assert model.embed.in_features == 12
+    assert torch.equal(model(torch.randn(2, 12, 4)), torch.zeros(2, 2))  # untrained = the naive forecast
+    torch.nn.init.normal_(model.head.weight)
     x = torch.randn(2, 12, 4)
     assert not torch.allclose(model(x), model(x.flip(1)))
 
@@ -66,6 +68,9 @@ def test_itransformer_tokens_are_variates() -> None:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_save_load_identical_weights(name: str) -> None:
     model = build_model(name, n_features=6, seq_len=10, forecast_horizon=3 if name != "momentum" else 1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
     names = [f"f{i}" for i in range(6)]
     data = model.save(feature_names=names, epoch=4, extra={"target_scale": 0.01})
     loaded, ckpt = BaseModel.load(data, feature_names=names)
