@@ -60,6 +60,7 @@ class WalkForwardResult:
     history: dict[str, Any]
     test_predictions: np.ndarray  # [n_test, H] in return units
     test_targets: np.ndarray
+    test_period: tuple[Any, Any]  # first and last window-end date of the test block
 
     @property
     def beats_naive(self) -> bool:
@@ -135,7 +136,29 @@ def train_walk_forward(
         predictions = predictions * scale
     oos, naive = evaluate_losses(architecture, predictions, targets)
     model.cpu().eval()
-    return WalkForwardResult(model, scale, oos, naive, train.size, val.size, test.size, history, predictions, targets)
+    test_end_dates = np.asarray(dates)[data.ends[test]]
+    period = (test_end_dates.min(), test_end_dates.max())
+    return WalkForwardResult(model, scale, oos, naive, train.size, val.size, test.size, history, predictions, targets, period)
+
+
+def train_task(payload: dict[str, Any]) -> dict[str, Any]:
+    """One model's training as a picklable unit of work for the ``compute`` resource.
+
+    ``payload``: architecture, X, y, dates, groups, config (``WalkForwardConfig``), feature_names.
+    Returns architecture, checkpoint (bytes; ``extra`` holds target_scale, metrics, the config and
+    the test period) and metrics."""
+    torch.set_num_threads(int(payload.get("threads", 1)))
+    result = train_walk_forward(
+        payload["architecture"], payload["X"], payload["y"], payload["dates"], payload.get("groups"), payload["config"]
+    )
+    period = [str(d)[:10] for d in result.test_period]
+    extra = {"target_scale": result.target_scale, "metrics": result.metrics(), "config": config_dict(payload["config"]),
+             "test_period": period}
+    checkpoint = result.model.save(
+        epoch=len(result.history["train_loss"]), best_val_loss=result.history.get("best_val_loss"),
+        feature_names=payload["feature_names"], extra=extra,
+    )
+    return {"architecture": payload["architecture"], "checkpoint": checkpoint, "metrics": result.metrics(), "test_period": period}
 
 
 def config_dict(config: WalkForwardConfig) -> dict[str, Any]:
