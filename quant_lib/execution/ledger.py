@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-LEDGER_EVENTS = ("order", "status", "fill", "reject")
+LEDGER_EVENTS = ("order", "status", "fill", "reject", "equity")
 CLIENT_ORDER_ID_PREFIX = "qp"
 
 
