@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from quant_lib.execution.ledger import MemoryLedger, OrderLedger
+from quant_lib.execution.ledger import MemoryLedger, OrderLedger, client_order_id
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class PaperExecutor:
         prices = prices or {}
         records = []
         for symbol in list(self.positions):
-            coid = None if decision is None else f"{decision}-{symbol}-close_all"
+            coid = None if decision is None else client_order_id(decision, symbol, "close_all")
             records.append(self.close_position(symbol, prices.get(symbol), coid, timestamp))
         return records
 

@@ -143,7 +143,7 @@ class SelfTrainer:
             if self.config.close_on_shutdown:
                 prices = {s: b[-1]["close"] for s, b in self.bars.items() if b}
                 stamp = self.last_timestamp.isoformat() if self.last_timestamp else "start"
-                self.executor.close_all_positions(prices, self.last_timestamp, f"{self.config.strategy_tag}|shutdown|{stamp}")
+                self.executor.close_all_positions(prices, stamp, f"{self.config.strategy_tag}|shutdown|{stamp}")
         finally:
             self.checkpoint()
             self._running = False
