@@ -30,7 +30,7 @@ class RetrainOutcome:
     n_val: int
 
 
-def _split_datasets(parts: Sequence[tuple[np.ndarray, np.ndarray]], seq_len: int, horizon: int, val_fraction: float):
+def split_datasets(parts: Sequence[tuple[np.ndarray, np.ndarray]], seq_len: int, horizon: int, val_fraction: float):
     """Chronological train/validation datasets: per symbol, windows ending in the last
     ``val_fraction`` of rows validate (their inputs may reach back into the training rows); the
     training rows stop one bar before the cut so no training target uses a validation close.
@@ -79,7 +79,7 @@ def retrain_model(
     seq_len = int(config.get("seq_len", 1))
     horizon = int(config.get("forecast_horizon", 1))
     try:
-        train, val = _split_datasets(parts, seq_len, horizon, val_fraction)
+        train, val = split_datasets(parts, seq_len, horizon, val_fraction)
     except ValueError as error:
         logger.warning("Retrain '%s' skipped: %s", name, error)
         return RetrainOutcome(name, False, math.nan, math.nan, 0, 0)
