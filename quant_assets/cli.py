@@ -201,9 +201,7 @@ def live(strategy: str, broker: str, assets: str, interval: str, speed: float, b
     """Run the self-training live loop bar by bar (state: warehouse/state/system_state.pt; ledger:
     warehouse/ledger/<run-name>/). Ctrl+C closes positions where configured and saves state; a
     restart resumes after the last bar processed."""
-    import time
-
-    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, parse_interval, replay_bars
+    from quant_assets.live_runner import LiveOptions, run_live
 
     options = LiveOptions(strategy=strategy, broker=broker, assets=_symbols(assets), interval=interval, speed=speed,
                           bars=bars, seed=seed, capital=capital, checkpoint_interval=checkpoint_interval,
@@ -211,18 +209,7 @@ def live(strategy: str, broker: str, assets: str, interval: str, speed: float, b
                           sharpe_threshold=sharpe_threshold, max_drawdown=max_drawdown,
                           daily_loss_limit=daily_loss_limit, close_on_exit=close_on_exit,
                           allow_mismatch=allow_mismatch, run_name=run_name)
-    trainer = build_self_trainer(options, _warehouse())
-    trainer.start()
-    pause = parse_interval(interval)[0].total_seconds() / speed if speed > 0 else 0.0
-    log = logging.getLogger("quant.live")
-    for group in bar_groups(replay_bars(options.assets, interval, bars, seed)):
-        result = trainer.process_bar(group)
-        if not result.get("skipped") and result["bar_counter"] % 100 == 0:
-            log.info("bar %d | %s | equity %.2f | weights %s", result["bar_counter"], result["timestamp"],
-                     result["equity"], getattr(trainer.strategy, "weights", {}))
-        if pause and not result.get("skipped"):
-            time.sleep(pause)
-    trainer.shutdown()
+    trainer = run_live(options, _warehouse())
     click.echo(f"processed up to bar_counter={trainer.bar_counter}; equity "
                f"{trainer.executor.get_portfolio_state()['equity']:.2f}")
 

@@ -208,9 +208,9 @@ def daily_report_frame(results: list[dict[str, Any]], positions: list[dict[str, 
     bars = pl.DataFrame({
         "timestamp": [r["timestamp"] for r in results],
         "equity": [r["equity"] for r in results],
-        "gross": [sum(abs(v) for v in p.values()) for p in positions],
-        "net": [sum(p.values()) for p in positions],
-        "traded": [sum(abs(f["qty"] * f["price"]) for f in r["fills"] if f.get("status") == "filled") for r in results],
+        "gross": [float(sum(abs(v) for v in p.values())) for p in positions],
+        "net": [float(sum(p.values())) for p in positions],
+        "traded": [float(sum(abs(f["qty"] * f["price"]) for f in r["fills"] if f.get("status") == "filled")) for r in results],
     })
     daily = (
         bars.group_by(pl.col("timestamp").dt.date().alias("date"), maintain_order=True)
@@ -250,3 +250,25 @@ def run_bar_backtest(trainer: Any, groups: list[dict[str, dict[str, Any]]], capi
     metrics = compute_metrics(equity, trades, capital, trainer.config.periods_per_year)
     metrics["fills"] = float(len(fills))
     return metrics, daily_report_frame(results, positions), fills
+
+
+def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:
+    """Build, start and run the loop over the replay tape (pausing per ``options.speed``), then
+    shut down (close where configured, save state). Returns the trainer."""
+    import time
+
+    trainer = build_self_trainer(options, warehouse, state_root=state_root)
+    trainer.register_signals = register_signals
+    trainer.start()
+    pause = parse_interval(options.interval)[0].total_seconds() / options.speed if options.speed > 0 else 0.0
+    for group in bar_groups(replay_bars(options.assets, options.interval, options.bars, options.seed)):
+        result = trainer.process_bar(group)
+        if result.get("skipped"):
+            continue
+        if result["bar_counter"] % 100 == 0:
+            logger.info("bar %d | %s | equity %.2f | weights %s", result["bar_counter"], result["timestamp"],
+                        result["equity"], getattr(trainer.strategy, "weights", {}))
+        if pause:
+            time.sleep(pause)
+    trainer.shutdown()
+    return trainer
