@@ -36,6 +36,9 @@ class LiveConfig:
     close_on_shutdown: bool = True
     history_limit: int = 5_000
     strategy_tag: str = "live"
+    jit_inference: bool = True
+    """Predict with frozen TorchScript traces of the nets (about 5-10x less per-call overhead on
+    CPU; outputs equal the eager nets to float32 rounding); re-traced after a retrain or reload."""
     seed: int = 0
 
     def __post_init__(self) -> None:

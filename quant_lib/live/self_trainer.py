@@ -50,6 +50,22 @@ def _model_kind(name: str, model: Any) -> str:
     return "position" if getattr(model, "architecture", name) == "momentum" else "return"
 
 
+def _trace(model: Any, example: Any) -> Any:
+    """A frozen, inference-optimised TorchScript trace of ``model`` (eager ``model`` if tracing fails)."""
+    import warnings
+
+    import torch
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(model.eval(), example)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    except Exception as error:  # noqa: BLE001 - any net that cannot be traced runs eagerly
+        logger.warning("cannot trace %s (%s); predicting eagerly", type(model).__name__, error)
+        return model
+
+
 class SelfTrainer:
     def __init__(
         self,
@@ -99,6 +115,7 @@ class SelfTrainer:
         self.last_trade_bar: dict[str, int] = {}
         self.risk = {"peak_equity": config.initial_capital, "day_start_equity": config.initial_capital,
                      "current_day": None, "breached": False, "previous_equity": config.initial_capital}
+        self._compiled: dict[tuple[str, int], Any] = {}
         self._running = False
         self._shut_down = False
         self._in_bar = False
@@ -270,12 +287,22 @@ class SelfTrainer:
                 if batch is None:
                     continue
                 try:
-                    output = model(batch[1]).numpy()
+                    output = self._forward(name, model, batch[1]).numpy()
                 except Exception:
                     logger.exception("model %s failed at bar %d; no predictions from it", name, self.bar_counter)
                     continue
                 predictions[name] = dict(zip(batch[0], output))
         return predictions
+
+    def _forward(self, name: str, model: Any, x: Any) -> Any:
+        """``model(x)``, through a frozen trace per (model, batch size) when ``jit_inference``."""
+        if not self.config.jit_inference:
+            return model(x)
+        key = (name, int(x.shape[0]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _trace(model, x)
+        return compiled(x)
 
     def _directions(self, predictions: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
         directions = {}
@@ -414,6 +441,7 @@ class SelfTrainer:
                 logger.exception("Retrain '%s' failed at bar %d; model unchanged", name, self.bar_counter)
                 continue
             outcomes.append(outcome.__dict__)
+        self._compiled.clear()
         self.last_retrain_bar = self.bar_counter
         self.retrain_count += 1
         return outcomes
@@ -451,6 +479,7 @@ class SelfTrainer:
         }
 
     def load_full_state(self, state: Mapping[str, Any]) -> None:
+        self._compiled.clear()
         self.bar_counter = int(state["bar_counter"])
         stamp = state.get("last_bar_timestamp")
         self.last_timestamp = as_datetime(stamp) if stamp else None
