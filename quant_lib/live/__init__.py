@@ -5,7 +5,7 @@ Importing this package does not import torch; predictions and retraining import 
 
 from quant_lib.live.bars import normalise_bars, synthetic_bars
 from quant_lib.live.config import LiveConfig
-from quant_lib.live.features import IncrementalBarFeatures
+from quant_lib.live.features import IncrementalBarFeatures, PipelineBarFeatures
 from quant_lib.live.performance import PerformanceTracker, sharpe_ratio
 from quant_lib.live.protocols import BarFeatures, Executor, LedgerSink, StateStore
 from quant_lib.live.self_trainer import SelfTrainer
@@ -17,6 +17,7 @@ __all__ = [
     "LedgerSink",
     "LiveConfig",
     "PerformanceTracker",
+    "PipelineBarFeatures",
     "SelfTrainer",
     "StateStore",
     "normalise_bars",

@@ -143,3 +143,52 @@ class IncrementalBarFeatures:
         for symbol, symbol_state in state.get("symbols", {}).items():
             features = self._symbols[symbol] = self._fresh()
             features.load_state(symbol_state)
+
+
+class PipelineBarFeatures:
+    """``BarFeatures`` over a fitted batch pipeline such as ``quant_lib.features.FeaturePipeline``
+    (duck-typed: ``transform(frame) -> (X, y)``, ``feature_names``, ``index_`` (the time column of
+    the rows it kept), ``get_state`` / ``load_state``).
+
+    Per bar the last ``window`` bars of the symbol (columns timestamp, ticker, OHLCV) are
+    transformed and the row of the current bar is returned (None while the pipeline drops it in
+    warm-up). That is a full recompute per bar, O(window); ``IncrementalBarFeatures`` is O(1).
+    """
+
+    def __init__(self, pipeline: Any, window: int = 300) -> None:
+        if not getattr(pipeline, "feature_names", None):
+            raise ValueError("PipelineBarFeatures needs a fitted pipeline (feature_names is empty)")
+        self.pipeline = pipeline
+        self.window = window
+        self.history: dict[str, deque[dict[str, Any]]] = {}
+
+    @property
+    def n_features(self) -> int:
+        return len(self.pipeline.feature_names)
+
+    def _frame(self, symbol: str, bars: Any) -> pl.DataFrame:
+        return pl.DataFrame(list(bars)).with_columns(pl.lit(symbol).alias("ticker"))
+
+    def update(self, symbol: str, bar: Mapping[str, Any]) -> np.ndarray | None:
+        history = self.history.setdefault(symbol, deque(maxlen=self.window))
+        history.append(dict(bar))
+        features, _ = self.pipeline.transform(self._frame(symbol, history))
+        index = getattr(self.pipeline, "index_", None)
+        if not len(features) or index is None or index.height == 0 or index[:, 0][-1] != bar["timestamp"]:
+            return None
+        return features[-1]
+
+    def training_set(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        symbol = str(frame["ticker"][0]) if "ticker" in frame.columns else "asset"
+        return self.pipeline.transform(frame if "ticker" in frame.columns else frame.with_columns(pl.lit(symbol).alias("ticker")))
+
+    def get_state(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline.get_state(), "history": {s: list(h) for s, h in self.history.items()}}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        if "pipeline" in state:
+            self.pipeline.load_state(state["pipeline"])
+        from quant_lib.live.bars import as_datetime
+
+        self.history = {s: deque(({**b, "timestamp": as_datetime(b["timestamp"])} for b in h), maxlen=self.window)
+                        for s, h in state.get("history", {}).items()}
