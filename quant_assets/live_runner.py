@@ -17,7 +17,10 @@ from typing import Any
 
 import polars as pl
 
+from quant_lib.live.bars import bar_groups
 from quant_resources.atomic import atomic_write_bytes
+
+__all__ = ["FORECASTERS", "LiveOptions", "bar_groups", "build_self_trainer", "run_live", "train_models"]
 
 logger = logging.getLogger("quant.live")
 
@@ -159,14 +162,6 @@ def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, 
         state_store=SystemStateManager(Path(state_root or warehouse) / "state" / "system_state.pt"),
         ledger_sink=FileLedgerSink(Path(state_root or warehouse) / "ledger", options.run_name),
     )
-
-
-def bar_groups(bars: pl.DataFrame) -> list[dict[str, dict[str, Any]]]:
-    """One {symbol: bar} mapping per timestamp, oldest first."""
-    grouped: dict[Any, dict[str, dict[str, Any]]] = {}
-    for row in bars.iter_rows(named=True):
-        grouped.setdefault(row["timestamp"], {})[row["symbol"]] = row
-    return list(grouped.values())
 
 
 def save_checkpoint(model: Any, path: Path, feature_names: tuple[str, ...], trainer: Any = None) -> Path:

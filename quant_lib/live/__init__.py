@@ -3,7 +3,7 @@
 Importing this package does not import torch; predictions and retraining import it when used.
 """
 
-from quant_lib.live.bars import normalise_bars, synthetic_bars
+from quant_lib.live.bars import bar_groups, normalise_bars, synthetic_bars
 from quant_lib.live.config import LiveConfig
 from quant_lib.live.features import IncrementalBarFeatures, PipelineBarFeatures
 from quant_lib.live.performance import PerformanceTracker, sharpe_ratio
@@ -20,6 +20,7 @@ __all__ = [
     "PipelineBarFeatures",
     "SelfTrainer",
     "StateStore",
+    "bar_groups",
     "normalise_bars",
     "sharpe_ratio",
     "synthetic_bars",

@@ -93,3 +93,11 @@ def synthetic_bars(
             "volume": volume.reshape(-1),
         }
     )
+
+
+def bar_groups(bars: pl.DataFrame) -> list[dict[str, dict[str, Any]]]:
+    """One {symbol: bar} mapping per timestamp of a long frame (timestamp, symbol, OHLCV), oldest first."""
+    grouped: dict[Any, dict[str, dict[str, Any]]] = {}
+    for row in bars.sort("timestamp", maintain_order=True).iter_rows(named=True):
+        grouped.setdefault(row["timestamp"], {})[row["symbol"]] = row
+    return list(grouped.values())

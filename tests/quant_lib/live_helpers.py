@@ -8,6 +8,7 @@ import torch
 
 from quant_lib.execution import PaperExecutor
 from quant_lib.live import IncrementalBarFeatures, LiveConfig, SelfTrainer
+from quant_lib.live.bars import bar_groups
 from quant_lib.models import build_model
 from quant_lib.strategies import EnsembleStrategy, MLSignalStrategy
 
@@ -78,9 +79,4 @@ def make_trainer(store=None, sink=None, config: LiveConfig | None = None, models
     )
 
 
-def bar_dicts(frame):
-    """One {symbol: row} mapping per timestamp, in time order."""
-    out = {}
-    for row in frame.iter_rows(named=True):
-        out.setdefault(row["timestamp"], {})[row["symbol"]] = row
-    return list(out.values())
+bar_dicts = bar_groups
