@@ -13,12 +13,13 @@ DAILY_LOOKBACK_DAYS = 300
 
 daily_job = define_asset_job(
     "daily_job",
-    selection=AssetSelection.groups(*DAILY_GROUPS) - AssetSelection.assets("factor_diagnostics_report"),
+    selection=AssetSelection.groups(*DAILY_GROUPS) - AssetSelection.assets("factor_diagnostics_report")
+    | AssetSelection.assets("serving_snapshot"),
     partitions_def=trading_day_partitions,
     description="After the close: market data, then every daily asset downstream of it.",
 )
 
-WEEKLY_ASSETS = ["factor_diagnostics_report", "walk_forward", "ga_search", "backtests"]
+WEEKLY_ASSETS = ["factor_diagnostics_report", "walk_forward", "ga_search", "backtests", "weekly_serving_snapshot"]
 
 weekly_research_job = define_asset_job(
     "weekly_research_job",
