@@ -29,7 +29,8 @@ SERVING = dict(pool=WAREHOUSE_POOL, group_name="serving", kinds={"duckdb"})
 
 
 def latest_backtest_frames(warehouse: Warehouse, store: ExperimentStore) -> tuple[dict[str, pl.DataFrame], list[str]]:
-    """`backtest_equity` (every strategy of the latest week) and `tearsheets` (its HTML) when the
+    """`backtest_equity` (every strategy of the latest week), `backtest_config` (its top_n) and
+    `tearsheets` (its HTML) when the
     warehouse has backtests; plus the problems met (missing run folders, missing tear sheet)."""
     if not warehouse.has_table("backtests"):
         return {}, []
@@ -37,13 +38,22 @@ def latest_backtest_frames(warehouse: Warehouse, store: ExperimentStore) -> tupl
     if backtests.is_empty():
         return {}, []
     latest = backtests.filter(pl.col("week") == pl.col("week").max())
-    curves, problems = {}, []
+    curves, top_n, problems = {}, {}, []
     for row in latest.select("strategy", "run_id").iter_rows(named=True):
         try:
-            curves[row["strategy"]] = store.load_experiment(row["run_id"]).daily
+            experiment = store.load_experiment(row["run_id"])
         except FileNotFoundError as exc:
             problems.append(str(exc))
-    frames = {"backtest_equity": strategy_equity_curves(curves)}
+            continue
+        curves[row["strategy"]] = experiment.daily
+        top_n[row["strategy"]] = (experiment.config.get("params") or {}).get("top_n")
+    frames = {
+        "backtest_equity": strategy_equity_curves(curves),
+        "backtest_config": pl.DataFrame(
+            {"week": [latest["week"][0]] * len(top_n), "strategy": list(top_n), "top_n": list(top_n.values())},
+            schema={"week": pl.Date, "strategy": pl.String, "top_n": pl.Int64},
+        ),
+    }
     report = Path(latest["report_path"][0]) if "report_path" in latest.columns else None
     if report is not None and report.is_file():
         frames["tearsheets"] = pl.DataFrame({"week": [latest["week"][0]], "html": [report.read_text(encoding="utf-8")]})

@@ -61,6 +61,7 @@ class TableSpec:
 SERVING_TABLES: dict[str, TableSpec] = {
     "universe": TableSpec("latest"),
     "fundamentals": TableSpec("latest"),
+    "prices": TableSpec("latest"),
     "factor_values": TableSpec("latest"),
     "factor_scores": TableSpec("latest"),
     "regime": TableSpec("trailing"),
