@@ -9,8 +9,7 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
-
+from fastapi.exceptions import RequestValidationError
 from quant_api import queries
 from quant_api.models import (
     BacktestLaunch,
@@ -54,6 +53,11 @@ SnapshotDep = Annotated[Snapshot, Depends(snapshot)]
 ModelParam = Annotated[str | None, Query(pattern=NAME_PATTERN, description="Model name (default: the first).")]
 
 
+def invalid(location: str, name: str, value, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's validation-error shape, naming the parameter."""
+    return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
+
+
 def ids(snap: Snapshot) -> dict:
     return {"as_of": snap.manifest.as_of, "snapshot_id": snap.snapshot_id}
 
@@ -81,7 +85,7 @@ def risk_metrics(
     snap: SnapshotDep,
     portfolio_value: Annotated[float, Query(gt=0, le=1e13, description="Portfolio value (account currency).")] = 1_000_000.0,
     volatility: Annotated[
-        float | None, Query(gt=0, le=5, description="Annual volatility to price the hedge (default: the report's estimate).")
+        float | None, Query(ge=0.01, le=5, description="Annual volatility to price the hedge (default: the report's estimate).")
     ] = None,
 ) -> RiskMetrics:
     report = queries.latest_risk(snap)
@@ -181,7 +185,7 @@ def backtest_run(
     ] = None,
 ) -> BacktestRun:
     if start_year and end_year and start_year > end_year:
-        raise HTTPException(422, detail=f"start_year {start_year} is after end_year {end_year}")
+        raise invalid("query", "start_year", start_year, f"start_year {start_year} is after end_year {end_year}")
     chosen = None
     if benchmarks:
         queries.require_table(snap, "backtests", "run the weekly research job (`make backtest`)")
@@ -206,7 +210,7 @@ def _strategies(snap: Snapshot) -> set[str]:
 )
 def launch_backtest(request: Request, body: BacktestRequest) -> BacktestLaunch:
     if body.start_year > body.end_year:
-        raise HTTPException(422, detail=f"start_year {body.start_year} is after end_year {body.end_year}")
+        raise invalid("body", "start_year", body.start_year, f"start_year {body.start_year} is after end_year {body.end_year}")
     url = request.app.state.settings.dagster_webserver_url
     if not url:
         raise HTTPException(501, detail="no Dagster webserver configured (DAGSTER_WEBSERVER_URL): run `make backtest` instead")

@@ -133,7 +133,7 @@ def test_optional_tables_and_valuation(client, warehouse):
         ("/quant/rankings", {"limit": "ten"}, "limit"),
         ("/quant/rankings", {"model": "x'; drop table rankings; --"}, "model"),
         ("/quant/risk/metrics", {"portfolio_value": -5}, "portfolio_value"),
-        ("/quant/risk/metrics", {"volatility": 0}, "volatility"),
+        ("/quant/risk/metrics", {"volatility": 0.001}, "volatility"),
         ("/quant/execution/vwap", {"volume": 10}, "shares"),
         ("/quant/execution/vwap", {"shares": 10, "volume": 0}, "volume"),
         ("/quant/backtest/run", {"start_year": 1800}, "start_year"),
