@@ -3,7 +3,9 @@ error handlers, optional CORS and the dashboard."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,6 +35,8 @@ def create_app(settings: PlatformSettings | None = None, serving_dir: str | Path
             logger.info("serving snapshot %s (as of %s) from %s", current.snapshot_id, current.manifest.as_of, folder)
         except SnapshotError as exc:
             logger.warning("no snapshot yet (%s); /ready answers 503 until one is published", exc)
+        # The hedge repricer's import (scipy, sklearn through quant_lib.risk) warms up off the request path.
+        threading.Thread(target=importlib.import_module, args=("quant_lib.risk.hedging",), daemon=True).start()
         yield
         app.state.reader.close()
 

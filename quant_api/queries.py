@@ -36,6 +36,11 @@ def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return [{k: clean(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
 
 
+def copies(found) -> list[dict[str, Any]]:
+    """Fresh dicts of memoized snapshot rows (safe to change)."""
+    return [dict(row) for row in found]
+
+
 def require_table(snapshot: Snapshot, table: str, hint: str) -> None:
     if not snapshot.has_table(table):
         raise NotFound(f"the snapshot {snapshot.snapshot_id} has no `{table}` table: {hint}")
@@ -49,7 +54,7 @@ def select_columns(snapshot: Snapshot, table: str, wanted: tuple[str, ...]) -> s
 
 def ranking_models(snapshot: Snapshot) -> list[str]:
     require_table(snapshot, "rankings", "run the daily job")
-    return snapshot.query("select distinct model_name from rankings order by 1")["model_name"].to_list()
+    return [r["model_name"] for r in snapshot.rows("select distinct model_name from rankings order by 1")]
 
 
 def rankings(snapshot: Snapshot, model: str | None, limit: int) -> tuple[str, list[dict]]:
@@ -58,18 +63,18 @@ def rankings(snapshot: Snapshot, model: str | None, limit: int) -> tuple[str, li
     if model not in models:
         raise NotFound(f"unknown model {model!r}: the snapshot has rankings for {models}")
     factors = select_columns(snapshot, "rankings", RANKING_FIELDS)
-    frame = snapshot.query(
+    found = snapshot.rows(
         f'select "rank", ticker, score, "date", model_name as model, regime, {factors} from rankings '
         'where model_name = ? and "date" = (select max("date") from rankings where model_name = ?) '
         'order by "rank", ticker limit ?',
         [model, model, limit],
     )
-    return model, rows(frame)
+    return model, copies(found)
 
 
 def portfolio_models(snapshot: Snapshot) -> list[dict]:
     require_table(snapshot, "portfolio_targets", "run the daily job")
-    return rows(snapshot.query(
+    return copies(snapshot.rows(
         'select model_name as model, max("date") as date, count(*) as positions, sum(weight) as gross_weight '
         'from portfolio_targets where "date" = (select max("date") from portfolio_targets) group by 1 order by 1'
     ))
@@ -80,56 +85,57 @@ def portfolio(snapshot: Snapshot, model: str | None) -> dict:
     model = model or (models[0] if models else "")
     if model not in models:
         raise NotFound(f"unknown model {model!r}: the snapshot has portfolios {models}")
-    frame = snapshot.query(
-        'select "date", ticker, sector, weight, raw_weight, score, method_used, leverage from portfolio_targets '
-        'where model_name = ? and "date" = (select max("date") from portfolio_targets where model_name = ?) '
-        "order by weight desc, ticker",
+    latest = 'model_name = ? and "date" = (select max("date") from portfolio_targets where model_name = ?)'
+    positions = snapshot.rows(
+        f'select "date", ticker, sector, weight, raw_weight, score, method_used, leverage from portfolio_targets '
+        f"where {latest} order by weight desc, ticker",
         [model, model],
     )
-    sectors = (
-        frame.group_by(pl.col("sector").fill_null("Unknown")).agg(pl.col("weight").sum())
-        .sort("weight", descending=True)
+    sectors = snapshot.rows(
+        f"select coalesce(sector, 'Unknown') as sector, sum(weight) as weight from portfolio_targets "
+        f"where {latest} group by 1 order by 2 desc, 1",
+        [model, model],
     )
+    first = positions[0]
     return {
         "model": model,
-        "date": frame["date"][0],
-        "method_used": frame["method_used"][0],
-        "leverage": clean(frame["leverage"][0]),
-        "gross_weight": float(frame["weight"].sum()),
-        "positions": rows(frame.select("ticker", "sector", "weight", "raw_weight", "score")),
-        "sectors": rows(sectors),
+        "date": first["date"],
+        "method_used": first["method_used"],
+        "leverage": first["leverage"],
+        "gross_weight": float(sum(p["weight"] or 0.0 for p in positions)),
+        "positions": [{k: p[k] for k in ("ticker", "sector", "weight", "raw_weight", "score")} for p in positions],
+        "sectors": copies(sectors),
     }
 
 
-def latest_risk(snapshot: Snapshot) -> pl.DataFrame:
+def latest_risk(snapshot: Snapshot) -> list[dict]:
     require_table(snapshot, "risk_report", "run the daily job")
-    frame = snapshot.query(
-        'select * from risk_report where "date" = (select max("date") from risk_report) order by component_var desc, ticker'
+    found = snapshot.rows(
+        'select * from risk_report where "date" = (select max("date") from risk_report) '
+        "order by component_var desc nulls last, ticker"
     )
-    if frame.is_empty():
+    if not found:
         raise NotFound("the risk report is empty")
-    return frame
+    return copies(found)
 
 
 def trades(snapshot: Snapshot) -> tuple[date, list[dict]]:
     require_table(snapshot, "trade_list", "run the daily job")
+    newest = snapshot.rows('select max("date") as d from trade_list')[0]["d"] or snapshot.manifest.as_of
     columns = select_columns(snapshot, "trade_list", TRADE_FIELDS)
-    frame = snapshot.query(
-        f'select "date", {columns} from trade_list where "date" = (select max("date") from trade_list) '
-        "order by abs(value) desc nulls last, ticker"
+    found = snapshot.rows(
+        f'select {columns} from trade_list where "date" = ? order by abs(value) desc nulls last, ticker', [newest]
     )
-    if frame.is_empty():
-        newest = snapshot.query('select max("date") d from trade_list')["d"][0]
-        return newest or snapshot.manifest.as_of, []
-    return frame["date"][0], rows(frame.drop("date"))
+    return newest, copies(found)
 
 
 def regime_history(snapshot: Snapshot, days: int = 120) -> list[dict]:
     if not snapshot.has_table("regime"):
         return []
-    return rows(snapshot.query(
+    found = snapshot.rows(
         'select "date", regime, p_bull, p_bear, confidence from regime order by "date" desc limit ?', [days]
-    ).reverse())
+    )
+    return copies(reversed(found))
 
 
 def attribution(snapshot: Snapshot) -> dict | None:
@@ -143,11 +149,11 @@ def attribution(snapshot: Snapshot) -> dict | None:
         (f'sum(t.weight * s."{col}") / nullif(sum(t.weight), 0) as {key}' if col in present else f"null as {key}")
         for key, col in names.items()
     )
-    frame = snapshot.query(
+    found = snapshot.rows(
         f"select {terms} from portfolio_targets t join factor_scores s using (\"date\", ticker) "
         'where t."date" = (select max("date") from portfolio_targets)'
     )
-    return rows(frame)[0] if frame.height else None
+    return dict(found[0]) if found else None
 
 
 def optional_rows(snapshot: Snapshot, table: str, order: str | None = None) -> tuple[bool, list[dict]]:
@@ -156,75 +162,74 @@ def optional_rows(snapshot: Snapshot, table: str, order: str | None = None) -> t
     columns = snapshot.columns(table)
     order_by = next((c for c in (order, "timestamp", "date", "week") if c and c in columns), None)
     sql = f'select * from "{table}"' + (f' order by "{order_by}" desc' if order_by else "") + " limit ?"
-    return True, rows(snapshot.query(sql, [ROW_LIMIT]))
+    return True, [{k: clean(v) for k, v in row.items()} for row in snapshot.rows(sql, [ROW_LIMIT])]
 
 
 def known_ticker(snapshot: Snapshot, ticker: str) -> None:
     require_table(snapshot, "factor_values", "run the daily job")
-    hit = snapshot.query("select count(*) n from factor_values where ticker = ?", [ticker])["n"][0]
+    hit = snapshot.rows("select count(*) as n from factor_values where ticker = ?", [ticker])[0]["n"]
     if not hit:
         raise NotFound(f"unknown ticker {ticker!r}: not in the snapshot's factor values")
 
 
 def valuation(snapshot: Snapshot, ticker: str) -> dict:
     known_ticker(snapshot, ticker)
-    factors = snapshot.query(
-        f'select "date", {select_columns(snapshot, "factor_values", ("intrinsic_value", "upside", "upside_ddm"))} '
-        "from factor_values where ticker = ? order by \"date\" desc limit 1",
-        [ticker],
-    )
-    result = rows(factors)[0]
+    columns = select_columns(snapshot, "factor_values", ("intrinsic_value", "upside", "upside_ddm"))
+    result = snapshot.rows(f'select "date", {columns} from factor_values where ticker = ? order by "date" desc limit 1', [ticker])[0]
     inputs: dict[str, Any] = {}
     if snapshot.has_table("fundamentals"):
-        fundamentals = snapshot.query('select * from fundamentals where ticker = ? order by "date" desc limit 1', [ticker])
-        if fundamentals.height:
-            numeric = [c for c, t in fundamentals.schema.items() if t.is_numeric()]
-            inputs = rows(fundamentals.select(numeric))[0]
+        found = snapshot.rows('select * from fundamentals where ticker = ? order by "date" desc limit 1', [ticker])
+        if found:
+            inputs = {k: None if v is None else float(v) for k, v in found[0].items() if _numeric_or_null(v)}
     price = None
     if snapshot.has_table("prices"):
-        found = snapshot.query('select close from prices where ticker = ? order by "date" desc limit 1', [ticker])
-        price = clean(found["close"][0]) if found.height else None
+        found = snapshot.rows('select close from prices where ticker = ? order by "date" desc limit 1', [ticker])
+        price = found[0]["close"] if found else None
     return {
         "ticker": ticker, "date": result["date"], "price": price, "intrinsic_value": result["intrinsic_value"],
         "upside_dcf": result["upside"], "upside_ddm": result["upside_ddm"], "inputs": inputs,
     }
 
 
+def _numeric_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
 def backtest(snapshot: Snapshot, start_year: int | None, end_year: int | None, strategies: list[str] | None) -> dict:
     require_table(snapshot, "backtests", "run the weekly research job (`make backtest`)")
-    week = snapshot.query("select max(week) w from backtests")["w"][0]
+    week = snapshot.rows("select max(week) as w from backtests")[0]["w"]
     if week is None:
         raise NotFound("no backtest has been published yet: run `make backtest`")
-    results = snapshot.query(
+    results = snapshot.rows(
         "select strategy, start_date, end_date, sharpe, deflated_sharpe, annualized_return, total_return, "
         "max_drawdown, volatility, cast(n_trials as bigint) as n_trials, run_id from backtests where week = ? order by strategy",
         [week],
     )
-    known = results["strategy"].to_list()
+    known = [r["strategy"] for r in results]
     unknown = sorted(set(strategies or []) - set(known))
     if unknown:
         raise NotFound(f"unknown strategies {unknown}: the latest backtest has {known}")
     chosen = strategies or known
-    results = results.filter(pl.col("strategy").is_in(chosen))
     equity: list[dict] = []
     if snapshot.has_table("backtest_equity"):
         first = date(start_year, 1, 1) if start_year else date.min
         last = date(end_year, 12, 31) if end_year else date.max
-        equity = rows(snapshot.query(
+        equity = copies(snapshot.rows(
             'select strategy, "date", equity, drawdown from backtest_equity '
             'where "date" between ? and ? and list_contains(?, strategy) order by strategy, "date"',
-            [first, last, chosen],
+            [first, last, sorted(chosen)],
         ))
     top_n = None
     if snapshot.has_table("backtest_config"):
-        found = snapshot.query("select top_n from backtest_config where week = ? and top_n is not null limit 1", [week])
-        top_n = int(found["top_n"][0]) if found.height else None
-    return {"week": week, "top_n": top_n, "strategies": rows(results), "equity": equity}
+        found = snapshot.rows("select top_n from backtest_config where week = ? and top_n is not null limit 1", [week])
+        top_n = int(found[0]["top_n"]) if found else None
+    strategies_found = [dict(r) for r in results if r["strategy"] in chosen]
+    return {"week": week, "top_n": top_n, "strategies": strategies_found, "equity": equity}
 
 
 def tearsheet_html(snapshot: Snapshot) -> str:
     require_table(snapshot, "tearsheets", "run the weekly research job (`make backtest`)")
-    found = snapshot.query("select html from tearsheets order by week desc limit 1")
-    if not found.height:
+    found = snapshot.rows("select html from tearsheets order by week desc limit 1")
+    if not found:
         raise NotFound("no tear sheet has been published yet")
-    return found["html"][0]
+    return found[0]["html"]

@@ -29,7 +29,6 @@ from quant_api.models import (
     Vwap,
 )
 from quant_lib.execution.vwap import square_root_impact_bps, vwap_schedule
-from quant_lib.risk.hedging import tail_hedge_cost
 from quant_resources.snapshots import Snapshot, SnapshotError
 
 logger = logging.getLogger("quant_api")
@@ -89,7 +88,7 @@ def risk_metrics(
     ] = None,
 ) -> RiskMetrics:
     report = queries.latest_risk(snap)
-    first = queries.rows(report.head(1))[0]
+    first = report[0]
     scale = portfolio_value / first["portfolio_value"] if first["portfolio_value"] else 1.0
     var = {
         "portfolio_var": first["portfolio_var"] * scale,
@@ -98,9 +97,9 @@ def risk_metrics(
         "historical_cvar_pct": first["historical_cvar_pct"],
         "confidence_limit_pct": first["var_limit"],
         "limit_status": first["limit_status"],
-        "component_var": [float(v) * scale for v in report["component_var"].fill_nan(0.0).fill_null(0.0)],
-        "weights": report["weight"].fill_null(0.0).to_list(),
-        "tickers": report["ticker"].to_list(),
+        "component_var": [(r["component_var"] or 0.0) * scale for r in report],
+        "weights": [r["weight"] or 0.0 for r in report],
+        "tickers": [r["ticker"] for r in report],
     }
     return RiskMetrics(
         date=first["date"], portfolio_value=portfolio_value, var=var, hedge=_hedge(first, portfolio_value, scale, volatility),
@@ -117,6 +116,8 @@ def _hedge(first: dict, portfolio_value: float, scale: float, volatility: float 
             "total_cost": first["hedge_total_cost"] * scale, "cost_bps": first["hedge_cost_bps"],
             "annualized_cost_bps": first["hedge_annualized_cost_bps"], "volatility": None,
         }
+    from quant_lib.risk.hedging import tail_hedge_cost  # quant_lib.risk imports scipy and sklearn: ~1 s
+
     spot = first["hedge_strike"] / (1.0 - HEDGE_OTM)
     exposure = first["hedge_total_cost"] / (first["hedge_put_price"] * first["portfolio_value"] / spot)
     return {**tail_hedge_cost(portfolio_value, spot, volatility, hedge_fraction=exposure, otm_pct=HEDGE_OTM), "volatility": volatility}
@@ -201,7 +202,7 @@ def backtest_run(
 
 
 def _strategies(snap: Snapshot) -> set[str]:
-    return set(snap.query("select distinct strategy from backtests")["strategy"].to_list())
+    return {r["strategy"] for r in snap.rows("select distinct strategy from backtests")}
 
 
 @router.post(
@@ -264,7 +265,7 @@ def live_status(snap: SnapshotDep) -> LiveStatus:
     has_fills, fills = queries.optional_rows(snap, "live_fills")
     positions: list[dict] = []
     if snap.has_table("holdings"):
-        positions = queries.rows(snap.query(
+        positions = queries.copies(snap.rows(
             'select * from holdings where "date" = (select max("date") from holdings) order by value desc nulls last'
         ))
     return LiveStatus(available=has_equity or has_fills, equity=equity[::-1], positions=positions, fills=fills, **ids(snap))

@@ -24,11 +24,13 @@ read-only once and cache the connection per snapshot id (`SnapshotReader`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -316,11 +318,15 @@ def read_pointer(serving_dir: str | Path) -> SnapshotManifest | None:
 
 @dataclass
 class Snapshot:
-    """One open snapshot: its manifest and a read-only connection (use `query`, thread-safe)."""
+    """One open snapshot: its manifest and a read-only connection (use `query` / `rows`,
+    thread-safe). A snapshot never changes, so `rows` memoizes results (bounded LRU)."""
 
     manifest: SnapshotManifest
     connection: duckdb.DuckDBPyConnection
     _columns: dict[str, list[str]] = field(default_factory=dict)
+    _memo: OrderedDict = field(default_factory=OrderedDict)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock)
+    memo_size: int = 512
 
     @property
     def snapshot_id(self) -> str:
@@ -339,13 +345,38 @@ class Snapshot:
                 cursor.close()
         return self._columns[table]
 
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> tuple[dict[str, Any], ...]:
+        """Result rows as read-only-by-convention dicts (non-finite floats as None), memoized per
+        (sql, params): callers copy before changing them."""
+        key = (sql, tuple(tuple(p) if isinstance(p, list) else p for p in params or ()))
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql, list(params or []))
+            names = [d[0] for d in cursor.description]
+            result = tuple(dict(zip(names, map(_finite_or_none, row))) for row in cursor.fetchall())
+        finally:
+            cursor.close()
+        with self._memo_lock:
+            self._memo[key] = result
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
+        return result
+
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         """Run a parameterized query on a cursor of its own (DuckDB cursors are per-thread)."""
         cursor = self.connection.cursor()
         try:
-            return pl.from_arrow(cursor.execute(sql, list(params or [])).fetch_arrow_table())
+            return cursor.execute(sql, list(params or [])).pl()
         finally:
             cursor.close()
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 class SnapshotReader:
@@ -370,7 +401,8 @@ class SnapshotReader:
                 return cached
             path = self.serving_dir / manifest.file
             try:
-                connection = duckdb.connect(str(path), read_only=True)
+                # One thread per query: API queries are tiny; requests run in parallel instead.
+                connection = duckdb.connect(str(path), read_only=True, config={"threads": 1})
             except (duckdb.Error, OSError) as exc:
                 raise SnapshotError(f"snapshot {manifest.snapshot_id} cannot be opened: {exc}") from exc
             snapshot = Snapshot(manifest, connection)
