@@ -3,14 +3,14 @@ uvicorn server (a subprocess, `python -m quant_api`) on 127.0.0.1, from a bounde
 async client (httpx). Reports errors and latency percentiles per endpoint.
 
 Baselines measured in the same run:
-- the framework floor: the same rate on `/api/v1/health` (no snapshot read), and the ratio of
-  the mixed p99 to it;
-- the snapshot cache: opening the snapshot read-only for each query (what a reader without the
-  per-snapshot-id cache would do) vs a cursor on the cached connection.
+- the framework floor: the same rate on `/api/v1/health` (no snapshot read, never cached), and
+  the ratio of the mixed p99 to it;
+- snapshot reads: opening the snapshot read-only for each query (a reader without the
+  per-snapshot-id cache) vs a cursor on the cached connection vs the memoized rows.
 
 Targets: 0 errors, p99 under 50 ms. Needs a published snapshot: run `make run` first.
 
-    python benchmarks/bench_api.py [--rate 200] [--seconds 30] [--serving-dir warehouse/serving]
+    python benchmarks/bench_api.py [--rate 200] [--seconds 30] [--client httpx|aiohttp] [--serving-dir DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ READ_PATHS = [
 MAX_IN_FLIGHT = 64
 
 
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -59,11 +66,42 @@ def start_server(serving_dir: Path, port: int) -> subprocess.Popen:
     )
 
 
+class LoadClient:
+    """GET -> status code over keep-alive connections, with httpx (default) or aiohttp (about
+    3x less client CPU per request: on 2 shared cores the load generator competes with the server)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    async def __aenter__(self):
+        if self.kind == "aiohttp":
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+            self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10))
+        else:
+            import httpx
+
+            limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+            self.session = httpx.AsyncClient(limits=limits, timeout=10.0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await (self.session.close() if self.kind == "aiohttp" else self.session.aclose())
+
+    async def status_of(self, url: str) -> int:
+        if self.kind == "aiohttp":
+            async with self.session.get(url) as response:
+                await response.read()
+                return response.status
+        return (await self.session.get(url)).status_code
+
+
 async def wait_ready(client, base: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if (await client.get(base + "/api/v1/ready")).status_code == 200:
+            if await client.status_of(base + "/api/v1/ready") == 200:
                 return
         except Exception:  # noqa: BLE001 - not listening yet
             pass
@@ -82,10 +120,10 @@ async def open_loop(client, base: str, paths: list[str], rate: float, seconds: f
     async def one(path: str, scheduled: float) -> None:
         async with gate:
             try:
-                response = await client.get(base + path)
+                status = await client.status_of(base + path)
                 elapsed = time.perf_counter() - scheduled
-                if response.status_code != 200:
-                    failures.append(f"{path}: HTTP {response.status_code}")
+                if status != 200:
+                    failures.append(f"{path}: HTTP {status}")
                 results[path].append(elapsed)
             except Exception as exc:  # noqa: BLE001 - every failure counts
                 failures.append(f"{path}: {type(exc).__name__}")
@@ -121,34 +159,46 @@ def summarize(title: str, results: dict[str, list]) -> np.ndarray:
     return everything
 
 
-def snapshot_open_baseline(serving_dir: Path, repeats: int = 200) -> tuple[float, float]:
-    """Median ms of one rankings query: opening the snapshot per query vs the cached connection."""
+def snapshot_read_baseline(serving_dir: Path, repeats: int = 200) -> dict[str, float]:
+    """Median ms of one rankings query three ways: opening the snapshot read-only per query (no
+    per-snapshot-id cache), a cursor on the cached connection, and the memoized `Snapshot.rows`."""
     import duckdb
 
     from quant_resources.snapshots import SnapshotReader, read_pointer
 
     path = serving_dir / read_pointer(serving_dir).file
     sql = 'select * from rankings order by "rank" limit 50'
-    fresh = []
-    for _ in range(repeats // 4):
-        t0 = time.perf_counter()
+
+    def timed(fn, n: int) -> float:
+        samples = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
+        return float(np.median(samples) * 1e3)
+
+    def fresh() -> None:
         conn = duckdb.connect(str(path), read_only=True)
         conn.execute(sql).fetchall()
         conn.close()
-        fresh.append(time.perf_counter() - t0)
+
     reader = SnapshotReader(serving_dir)
-    cached = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        reader.current().query(sql)
-        cached.append(time.perf_counter() - t0)
+
+    def cursor() -> None:
+        cur = reader.current().connection.cursor()
+        cur.execute(sql).fetchall()
+        cur.close()
+
+    figures = {
+        "open per query": timed(fresh, repeats // 4),
+        "cached connection": timed(cursor, repeats),
+        "memoized rows": timed(lambda: reader.current().rows(sql), repeats),
+    }
     reader.close()
-    return float(np.median(fresh) * 1e3), float(np.median(cached) * 1e3)
+    return figures
 
 
 async def run(args) -> int:
-    import httpx
-
     from quant_resources.snapshots import read_pointer
 
     serving_dir = Path(args.serving_dir).resolve()
@@ -157,16 +207,22 @@ async def run(args) -> int:
     port = _free_port()
     server = start_server(serving_dir, port)
     base = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    print(f"load client: {args.client}; server: python -m quant_api on {base}")
     try:
-        async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
+        async with LoadClient(args.client) as client:
             await wait_ready(client, base)
-            for path in READ_PATHS:  # warm-up: first queries, imports
-                await client.get(base + path)
+            # Warm-up: first queries and the hedge repricer's import (scipy/sklearn, done off the request path).
+            for path in READ_PATHS + ["/api/v1/quant/risk/metrics?volatility=0.2"]:
+                await client.status_of(base + path)
+            server_cpu, client_cpu = _cpu_seconds(server.pid), time.process_time()
             mixed = summarize(
                 f"mixed read endpoints at {args.rate:.0f}/s for {args.seconds:.0f} s",
                 await open_loop(client, base, READ_PATHS, args.rate, args.seconds),
             )
+            server_cpu, client_cpu = _cpu_seconds(server.pid) - server_cpu, time.process_time() - client_cpu
+            print(f"  CPU during the mixed load: server {server_cpu:.1f} s ({server_cpu / mixed.size * 1e3:.2f} ms/request), "
+                  f"load client {client_cpu:.1f} s ({client_cpu / mixed.size * 1e3:.2f} ms/request); "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             floor = summarize(
                 f"baseline: /api/v1/health at {args.rate:.0f}/s for {args.floor_seconds:.0f} s",
                 await open_loop(client, base, ["/api/v1/health"], args.rate, args.floor_seconds),
@@ -174,11 +230,11 @@ async def run(args) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    fresh_ms, cached_ms = snapshot_open_baseline(serving_dir)
+    reads = snapshot_read_baseline(serving_dir)
     p99, floor_p99 = np.percentile(mixed, 99), np.percentile(floor, 99)
     print(f"\nmixed p99 {p99:.1f} ms vs framework floor p99 {floor_p99:.1f} ms: ratio {p99 / floor_p99:.2f}")
-    print(f"rankings query: open snapshot per query {fresh_ms:.2f} ms vs cached connection {cached_ms:.2f} ms "
-          f"(x{fresh_ms / cached_ms:.1f})")
+    print("rankings query, median ms: " + ", ".join(f"{k} {v:.3f}" for k, v in reads.items())
+          + f" (open per query / cached connection: x{reads['open per query'] / reads['cached connection']:.1f})")
     print(f"targets: 0 errors, p99 < 50 ms -> p99 {'OK' if p99 < 50 else 'MISSED'}")
     return 0
 
@@ -189,6 +245,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of the mixed load")
     parser.add_argument("--floor-seconds", type=float, default=10.0, help="duration of the /health baseline")
     parser.add_argument("--serving-dir", default=str(ROOT / "warehouse" / "serving"))
+    parser.add_argument("--client", choices=["httpx", "aiohttp"], default="httpx", help="load generator's HTTP client")
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from quant_api import dashboard, health, routes
+from quant_api.cache import SnapshotResponseCache
 from quant_api.queries import NotFound
 from quant_resources.settings import PlatformSettings, get_settings
 from quant_resources.snapshots import SnapshotError, SnapshotReader
@@ -51,6 +52,7 @@ def create_app(settings: PlatformSettings | None = None, serving_dir: str | Path
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
+    app.add_middleware(SnapshotResponseCache, reader_of=lambda scope: scope["app"].state.reader)
     if settings.api_cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

@@ -41,7 +41,8 @@ HEDGE_OTM = 0.20
 REGIME_STATES = {"Bull": "AGGRESSIVE", "Bear": "DEFENSIVE"}
 
 
-def snapshot(request: Request) -> Snapshot:
+async def snapshot(request: Request) -> Snapshot:
+    """The published snapshot (async: a pointer read and a cached connection, no thread hop)."""
     try:
         return request.app.state.reader.current()
     except SnapshotError as exc:

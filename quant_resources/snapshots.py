@@ -389,6 +389,13 @@ class SnapshotReader:
         self._cache: dict[str, Snapshot] = {}
         self._lock = threading.Lock()
 
+    def current_id(self) -> str:
+        """Id of the published snapshot (the pointer only; nothing is opened)."""
+        manifest = read_pointer(self.serving_dir)
+        if manifest is None:
+            raise SnapshotError(f"no snapshot published in {self.serving_dir} yet")
+        return manifest.snapshot_id
+
     def current(self) -> Snapshot:
         manifest = read_pointer(self.serving_dir)
         if manifest is None:

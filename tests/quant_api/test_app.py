@@ -117,3 +117,20 @@ def test_writer_lock_probe_names_the_writer_without_taking_the_lock(tmp_path):
     finally:
         writer.communicate("", timeout=30)
     assert warehouse_lock_holder(path) is None
+
+
+def test_responses_are_cached_per_snapshot_and_a_publish_invalidates(tmp_path):
+    first = _publish(tmp_path, "run-a", 1.0)
+    app = create_app(_settings(tmp_path))
+    with TestClient(app) as client:
+        bodies = [client.get("/api/v1/quant/rankings?limit=1").json() for _ in range(3)]
+        assert bodies[0] == bodies[2] and bodies[0]["snapshot_id"] == first
+        cache = app.middleware_stack
+        while not hasattr(cache, "hits"):
+            cache = cache.app
+        assert cache.hits == 2
+        assert client.get("/api/v1/quant/rankings?limit=0").status_code == 422  # errors are not cached
+        assert client.get("/api/v1/quant/rankings?limit=0").status_code == 422
+        second = _publish(tmp_path, "run-b", 3.0)
+        fresh = client.get("/api/v1/quant/rankings?limit=1").json()
+        assert fresh["snapshot_id"] == second and fresh["rankings"][0]["score"] == 3.0
