@@ -62,56 +62,47 @@ def latest_backtest_frames(warehouse: Warehouse, store: ExperimentStore) -> tupl
     return frames, problems
 
 
-def _publish(
-    context: AssetExecutionContext,
-    warehouse: WarehouseResource,
-    experiments: ExperimentStoreResource,
-    snapshots: SnapshotPublisherResource,
-) -> MaterializeResult:
-    wh = warehouse.get()
-    frames, problems = latest_backtest_frames(wh, experiments.get())
-    for problem in problems:
-        context.log.warning(f"serving snapshot: {problem}")
-    manifest: SnapshotManifest = snapshots.get().publish(context.run_id, wh.path, SERVING_TABLES, frames)
-    context.log.info(f"published snapshot {manifest.snapshot_id} (as of {manifest.as_of}): {manifest.tables}")
-    return MaterializeResult(
-        metadata={
-            "snapshot_id": manifest.snapshot_id,
-            "as_of": str(manifest.as_of),
-            "published_at": manifest.published_at.isoformat(),
-            "path": MetadataValue.path(str(Path(snapshots.serving_dir) / manifest.file)),
-            "tables": MetadataValue.json(manifest.tables),
-            "problems": len(problems),
-        }
-    )
+def snapshot_asset(name: str, description: str, deps: list[str], **partitioning):
+    """A `serving`-group asset that publishes the snapshot after the assets in `deps`."""
+
+    @asset(name=name, deps=deps, description=description, **SERVING, **partitioning)
+    def publish(
+        context: AssetExecutionContext,
+        warehouse: WarehouseResource,
+        experiments: ExperimentStoreResource,
+        snapshots: SnapshotPublisherResource,
+    ) -> MaterializeResult:
+        wh = warehouse.get()
+        frames, problems = latest_backtest_frames(wh, experiments.get())
+        for problem in problems:
+            context.log.warning(f"serving snapshot: {problem}")
+        manifest: SnapshotManifest = snapshots.get().publish(context.run_id, wh.path, SERVING_TABLES, frames)
+        context.log.info(f"published snapshot {manifest.snapshot_id} (as of {manifest.as_of}): {manifest.tables}")
+        return MaterializeResult(
+            metadata={
+                "snapshot_id": manifest.snapshot_id,
+                "as_of": str(manifest.as_of),
+                "published_at": manifest.published_at.isoformat(),
+                "path": MetadataValue.path(str(Path(snapshots.serving_dir) / manifest.file)),
+                "tables": MetadataValue.json(manifest.tables),
+                "problems": len(problems),
+            }
+        )
+
+    return publish
 
 
-@asset(
-    **SERVING,
+serving_snapshot = snapshot_asset(
+    "serving_snapshot",
+    "Read-only snapshot of the tables the API serves, published atomically after the daily job.",
+    DAILY_INPUTS,
     partitions_def=trading_day_partitions,
     backfill_policy=single_run,
-    deps=DAILY_INPUTS,
-    description="Read-only snapshot of the tables the API serves, published atomically after the daily job.",
 )
-def serving_snapshot(
-    context: AssetExecutionContext,
-    warehouse: WarehouseResource,
-    experiments: ExperimentStoreResource,
-    snapshots: SnapshotPublisherResource,
-) -> MaterializeResult:
-    return _publish(context, warehouse, experiments, snapshots)
 
-
-@asset(
-    **SERVING,
+weekly_serving_snapshot = snapshot_asset(
+    "weekly_serving_snapshot",
+    "The serving snapshot republished after the weekly research job (new backtests, tear sheet).",
+    WEEKLY_INPUTS,
     partitions_def=weekly_partitions,
-    deps=WEEKLY_INPUTS,
-    description="The serving snapshot republished after the weekly research job (new backtests, tear sheet).",
 )
-def weekly_serving_snapshot(
-    context: AssetExecutionContext,
-    warehouse: WarehouseResource,
-    experiments: ExperimentStoreResource,
-    snapshots: SnapshotPublisherResource,
-) -> MaterializeResult:
-    return _publish(context, warehouse, experiments, snapshots)

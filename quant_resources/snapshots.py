@@ -27,7 +27,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +38,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+from quant_resources.atomic import fsync_dir, write_atomically
 
 POINTER_NAME = "CURRENT.json"
 SNAPSHOT_PREFIX = "snap_"
@@ -125,30 +126,6 @@ class SnapshotManifest:
         return ((now or datetime.now(timezone.utc)) - self.published_at).total_seconds()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, `os.replace`, fsync of the folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
@@ -203,7 +180,7 @@ class SnapshotPublisher:
             self._write_manifest_table(partial, manifest)
             _fsync_file(partial)
             os.replace(partial, final)
-            _fsync_dir(self.serving_dir)
+            fsync_dir(self.serving_dir)
         except BaseException:
             partial.unlink(missing_ok=True)
             partial.with_name(partial.name + ".wal").unlink(missing_ok=True)
