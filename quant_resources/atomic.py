@@ -42,3 +42,13 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return atomic_write(path, lambda handle: handle.write(data))
+
+
+def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """`atomic_write_bytes` with the file's permission bits set before it appears at `path`."""
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+        os.fchmod(handle.fileno(), mode)
+
+    atomic_write(path, write)

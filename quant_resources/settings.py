@@ -78,6 +78,17 @@ class PlatformSettings(BaseSettings):
         "XNYS", description="Trading-day calendar: an exchange-calendars code (XNYS, XLON, ...), 24/7 or 24/5."
     )
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
+    serving_dir: Path | None = Field(None, description="Published API snapshots (default: <warehouse_dir>/serving).")
+    snapshot_grace_seconds: float = Field(3600.0, ge=0, description="How long a superseded snapshot stays for its readers.")
+    snapshot_max_age_hours: float = Field(96.0, gt=0, description="/ready answers 503 when the snapshot is older.")
+    api_host: str = Field("127.0.0.1", description="Address the API binds to.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS (empty: CORS off)."
+    )
+    dagster_webserver_url: str | None = Field(
+        None, description="Dagster webserver (e.g. http://127.0.0.1:3000) for POST /quant/backtest; unset: 501."
+    )
 
     @field_validator("yfinance_tickers", mode="before")
     @classmethod
@@ -101,7 +112,14 @@ class PlatformSettings(BaseSettings):
             raise ValueError(f"INTRADAY_INTERVALS: unsupported {unknown}; use 1m, 5m, 15m, 1h")
         return value
 
-    @field_validator("warehouse_dir", "market_data_dir", mode="after")
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("warehouse_dir", "market_data_dir", "serving_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -135,6 +153,10 @@ class PlatformSettings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.warehouse_dir / "state"
+
+    @property
+    def serving_path(self) -> Path:
+        return self.serving_dir or self.warehouse_dir / "serving"
 
 
 @lru_cache(maxsize=1)
