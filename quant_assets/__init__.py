@@ -1,0 +1,16 @@
+"""Dagster wiring of the platform: assets, checks, sensors, schedules, jobs and the code location.
+
+Importing this package silences, once and only for them, Dagster's beta warnings about the two
+parameters this project uses on purpose:
+- `backfill_policy` of `@asset` (single-run backfills: a ten-year backfill is one run);
+- `allow_nonexistent_upstream_partitions` of `TimeWindowPartitionMapping` (lookback windows that
+  reach before the first partition).
+Every other warning still shows.
+"""
+
+import warnings
+
+from dagster import BetaWarning
+
+for _parameter in ("backfill_policy", "allow_nonexistent_upstream_partitions"):
+    warnings.filterwarnings("ignore", message=rf"Parameter `{_parameter}` of ", category=BetaWarning)

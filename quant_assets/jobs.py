@@ -7,18 +7,24 @@ from dagster import AssetSelection, define_asset_job
 from quant_assets.partitions import trading_day_partitions, weekly_partitions
 
 DAILY_GROUPS = ["market", "alpha", "portfolio"]
+DAILY_ML_ASSETS = ["barrier_labels", "meta_confidence"]
 DAILY_LOOKBACK_DAYS = 300
 """Trading days of market history the daily assets read before their partition (factors need
 253, the regime 282); `make run` backfills it first."""
 
 daily_job = define_asset_job(
     "daily_job",
-    selection=AssetSelection.groups(*DAILY_GROUPS) - AssetSelection.assets("factor_diagnostics_report"),
+    selection=(
+        AssetSelection.groups(*DAILY_GROUPS) | AssetSelection.assets(*DAILY_ML_ASSETS, "serving_snapshot")
+    ) - AssetSelection.assets("factor_diagnostics_report"),
     partitions_def=trading_day_partitions,
     description="After the close: market data, then every daily asset downstream of it.",
 )
 
-WEEKLY_ASSETS = ["factor_diagnostics_report", "walk_forward", "ga_search", "backtests"]
+WEEKLY_ASSETS = [
+    "factor_diagnostics_report", "walk_forward", "ga_search", "backtests", "meta_model", "meta_champion",
+    "weekly_serving_snapshot",
+]
 
 weekly_research_job = define_asset_job(
     "weekly_research_job",

@@ -46,7 +46,7 @@ from quant_lib.portfolio.construction import (
 )
 from quant_lib.risk.report import risk_report as compute_risk_report
 from quant_resources.settings import get_settings
-from quant_resources.warehouse import Warehouse
+from quant_resources.warehouse import Warehouse, WarehouseResource
 
 _DEFAULTS = PortfolioConfig()
 PRICE_HISTORY_DAYS = _DEFAULTS.lookback_days + 15
@@ -81,6 +81,7 @@ class PortfolioRunConfig(Config):
     var_limit: float = Field(_DEFAULTS.var_limit, description="Daily parametric VaR limit, fraction of value (warns).")
     var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
     max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
+    use_meta_confidence: bool = Field(True, description="Scale each weight by meta_confidence's bet size in [0, 1] (on dates it scored: once a champion exists); the rest stays in cash.")
 
     def portfolio_config(self) -> PortfolioConfig:
         return PortfolioConfig(**{name: getattr(self, name) for name in PortfolioConfig.field_names()})
@@ -126,6 +127,7 @@ def covariance(context: AssetExecutionContext, config: PortfolioRunConfig, ranki
             ("sector_caps", "No sector above sector_cap.", True),
         ],
     ),
+    deps=["meta_confidence"],
     description="Target weights: optimizer over the top-N ranked names, position / sector caps, vol targeting (rest in cash).",
 )
 def portfolio_targets(
@@ -135,10 +137,11 @@ def portfolio_targets(
     covariance: pl.DataFrame,
     universe: pl.DataFrame,
     prices: pl.DataFrame,
+    warehouse: WarehouseResource,
 ):
     settings = config.portfolio_config()
     result = build_targets(rankings, prices, universe, settings, covariance)
-    targets = result.targets
+    targets, meta_dropped = _meta_sized(context, config, result.targets, warehouse)
     for row in result.fallbacks.head(5).iter_rows(named=True):
         context.log.warning(f"{row['date']}: {row['fallback_reason']}")
     latest = targets.filter(pl.col("date") == targets["date"].max()) if targets.height else targets
@@ -146,6 +149,7 @@ def portfolio_targets(
         targets,
         metadata={
             "model": settings.model_name,
+            "meta_confidence_dropped_bets": meta_dropped,
             "fallbacks": result.fallbacks.height,
             "mean_leverage": float(result.diagnostics["leverage"].mean() or 0.0),
             "top_holdings_latest": MetadataValue.md(
@@ -159,6 +163,21 @@ def portfolio_targets(
         max_position(targets, settings.max_position),
         sector_caps(targets, settings.sector_cap),
     ])
+
+
+def _meta_sized(context, config: PortfolioRunConfig, targets: pl.DataFrame, warehouse: WarehouseResource):
+    """Target weights scaled by meta_confidence's bet sizes (run config `use_meta_confidence`)."""
+    wh = warehouse.get()
+    if not config.use_meta_confidence or not wh.has_table("meta_confidence"):
+        return targets, 0
+    from quant_lib.ml.sizing import apply_meta_confidence
+
+    first, last = partition_dates(context)
+    confidence = wh.read("meta_confidence", first, last + timedelta(days=1), read_only=False)
+    sized, dropped, fallback = apply_meta_confidence(targets, confidence)
+    if fallback:
+        context.log.warning(f"meta_confidence sized every bet <= 0 on {fallback}: those days keep the optimizer's weights")
+    return sized, dropped
 
 
 @asset(**PORTFOLIO, description="The book before today's trades: all cash (initial_cash) until fills feed it.")

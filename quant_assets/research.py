@@ -27,13 +27,12 @@ the strategy's daily return into market, per-factor and specific parts
 (`quant_lib.research.attribution`).
 """
 
-import functools
 import math
 import os
 import random
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,29 +45,19 @@ from pydantic import Field
 from quant_assets.checks import check_specs, to_check_results
 from quant_assets.partitions import partition_dates, weekly_partitions
 from quant_assets.reporting import summary_section, text_table
-from quant_lib.backtest import (
-    BacktestConfig,
-    CostModel,
-    WalkForwardSplitter,
-    compute_metrics,
-    deflated_sharpe_ratio,
-    probabilistic_sharpe_ratio,
-    run_vectorized_backtest,
-    sharpe_ratio,
-    walk_forward_optimize,
-)
+from quant_lib.backtest import BacktestConfig, CostModel, deflated_sharpe_ratio
 from quant_lib.data.quality import CheckOutcome
 from quant_lib.factors import to_markdown
-from quant_lib.reporting import build_tearsheet
-from quant_lib.research import (
-    GeneticOptimizer,
-    StrategyFitnessConfig,
-    make_strategy_fitness,
-    prepare_strategy_data,
-    strategy_returns,
-    top_n_strategy_weights,
+from quant_lib.research import GeneticOptimizer, StrategyFitnessConfig, make_strategy_fitness, prepare_strategy_data, weekly
+from quant_lib.research.weekly import (
+    PERIODS_PER_YEAR,
+    backtest_candidates,
+    backtest_row,
+    evaluate_candidate,
+    ga_best_run,
+    research_tearsheet,
+    walk_forward_top_n,
 )
-from quant_lib.research.attribution import factor_attribution
 from quant_resources.compute import ComputeBackend
 from quant_resources.experiments import ExperimentRecord, ExperimentStore, ExperimentStoreResource
 from quant_resources.settings import get_settings
@@ -79,8 +68,6 @@ STRATEGY_EXPERIMENT = "top_n_strategy"
 BASELINE_EXPERIMENT = "baselines"
 WALK_FORWARD_EXPERIMENT = "walk_forward"
 GA_EXPERIMENT = "ga_search"
-RANKING_FACTORS = ("vsm", "bab", "qmj", "upside", "pead", "sentiment")
-PERIODS_PER_YEAR = 252
 
 RESEARCH = dict(
     partitions_def=weekly_partitions,
@@ -139,6 +126,7 @@ class BacktestRunConfig(StrategyWindowConfig):
     top_n: int = Field(20, description="Best-ranked names held by ranking_top_n.")
     use_portfolio_targets: bool = Field(True, description="Backtest the stored portfolio_targets when they cover the window.")
     min_portfolio_days: int = Field(126, description="Dates of portfolio_targets needed to backtest them.")
+    use_meta_sizing: bool = Field(True, description="Also backtest ranking_top_n sized by meta_model's walk-forward bet sizes (when the week has them).")
 
 
 class WalkForwardRunConfig(StrategyWindowConfig):
@@ -248,7 +236,7 @@ def load_window(
 def strategy_trial_config(signal: str, params: dict[str, Any], config: StrategyWindowConfig) -> dict[str, Any]:
     """The configuration registered as one trial of `STRATEGY_EXPERIMENT` (no dates: the same
     strategy evaluated on later data is the same trial)."""
-    return {"signal": signal, "params": dict(sorted(params.items())), **config.trading_assumptions()}
+    return weekly.strategy_trial_config(signal, params, config.trading_assumptions())
 
 
 def _experiment_metadata(store: ExperimentStore, record: ExperimentRecord) -> dict[str, Any]:
@@ -301,11 +289,6 @@ def _finite(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def _equal_weights(prices: pl.DataFrame, benchmark: str) -> pl.DataFrame:
-    universe = prices.filter(pl.col("ticker") != benchmark)
-    return universe.select("date", "ticker", (1.0 / pl.len().over("date")).alias("weight"))
-
-
 def _portfolio_weights(warehouse: Warehouse, window: ResearchWindow, config: BacktestRunConfig) -> pl.DataFrame | None:
     if not config.use_portfolio_targets or not warehouse.has_table("portfolio_targets"):
         return None
@@ -317,8 +300,46 @@ def _portfolio_weights(warehouse: Warehouse, window: ResearchWindow, config: Bac
     )
 
 
-def _available_factors(rankings: pl.DataFrame) -> list[str]:
-    return [f for f in RANKING_FACTORS if f in rankings.columns and rankings[f].null_count() < rankings.height]
+def _meta_sizes(warehouse: Warehouse, window: ResearchWindow, config: BacktestRunConfig) -> pl.DataFrame | None:
+    """The week's walk-forward out-of-sample bet sizes of the meta-labeler (`meta_model`; not a
+    declared dependency: meta_model's blocking promotion check must not stop the backtests, so
+    `make backtest` materializes it first)."""
+    if not config.use_meta_sizing or not warehouse.has_table("meta_model"):
+        return None
+    table = warehouse.read("meta_model", window.week_start, window.week_start + timedelta(days=1), date_column="week", read_only=False)
+    sizes = table.drop_nulls("bet_size")
+    return sizes.select("date", "ticker", "bet_size", "model_version") if sizes.height else None
+
+
+def _backtest_data_version(window: ResearchWindow, book: pl.DataFrame | None, sizes: pl.DataFrame | None, start: date) -> dict[str, Any]:
+    version = {**window.data_version, "window": [start.isoformat(), window.week_end.isoformat()]}
+    if book is not None:
+        version["portfolio_targets"] = {**_table_version(book), "model_name": book["model_name"][0] if "model_name" in book.columns else "portfolio_targets"}
+    if sizes is not None:
+        version["meta_model"] = {**_table_version(sizes), "model_version": int(sizes["model_version"][0])}
+    return version
+
+
+def _run_candidates(store: ExperimentStore, candidates: list, window: ResearchWindow, start: date, config: BacktestRunConfig, data_version: dict):
+    """Record the trials, backtest every candidate and save each run (folder + MLflow); returns
+    (table rows, results by name, records by name)."""
+    n_trials = store.record_trials(STRATEGY_EXPERIMENT, [c.trial for c in candidates if c.trial is not None])
+    prices, benchmark = window.prices.filter(pl.col("date") >= start), get_settings().benchmark_ticker
+    rows, results, records = [], {}, {}
+    for candidate in candidates:
+        result, metrics = evaluate_candidate(candidate, prices, config.backtest_config(), n_trials)
+        run_config = candidate.trial or {
+            "strategy": candidate.name, "benchmark": benchmark, **config.trading_assumptions(),
+            **({"rebalance": "buy_and_hold"} if candidate.buy_and_hold else {}),
+        }  # fmt: skip
+        record = store.save_experiment(
+            STRATEGY_EXPERIMENT if candidate.trial is not None else BASELINE_EXPERIMENT, run_config, result.daily, result.trades,
+            metrics, data_version, tags={"asset": "backtests", "strategy": candidate.name, "week": window.week_start.isoformat()},
+        )  # fmt: skip
+        results[candidate.name], records[candidate.name] = (result, metrics), record
+        rows.append({**backtest_row(candidate.name, metrics, window.week_start, start, window.week_end),
+                     "run_id": record.run_id, "mlflow_run_id": record.mlflow_run_id})  # fmt: skip
+    return pl.DataFrame(rows), results, records
 
 
 @asset(
@@ -326,8 +347,8 @@ def _available_factors(rankings: pl.DataFrame) -> list[str]:
     deps=["rankings", "prices", "portfolio_targets", "walk_forward", "ga_search"],
     check_specs=check_specs("backtests", [("metrics_finite", "Every headline metric of every strategy is finite.", True)]),
     description=(
-        "Weekly backtest of the ranking top-N strategy (and the portfolio_targets book when it covers the window) "
-        "vs buy & hold benchmark and equal weight: metrics, deflated Sharpe over all trials, tear sheet, MLflow runs."
+        "Weekly backtest of the ranking top-N strategy, with and without meta-labeler sizing (and the portfolio_targets book "
+        "when it covers the window) vs buy & hold benchmark and equal weight: metrics, deflated Sharpe over all trials, tear sheet, MLflow runs."
     ),
 )
 def backtests(
@@ -337,134 +358,34 @@ def backtests(
     experiments: ExperimentStoreResource,
     reports: ReportsResource,
 ):
-    wh = warehouse.get()
-    store = experiments.get()
+    wh, store = warehouse.get(), experiments.get()
     window = load_window(context, wh, config.history_years, config.vol_window + 5)
-    benchmark = get_settings().benchmark_ticker
-    backtest_config = config.backtest_config()
-    model_name = window.data_version["rankings"].get("model_name") or "rankings"
-    book = _portfolio_weights(wh, window, config)
+    book, sizes = _portfolio_weights(wh, window, config), _meta_sizes(wh, window, config)
     start = window.start if book is None else max(window.start, book["date"].min())
-    data_version = {**window.data_version, "window": [start.isoformat(), window.week_end.isoformat()]}
-    prices = window.prices.filter(pl.col("date") >= start)
-
-    ranked = top_n_strategy_weights(
-        window.prices, window.rankings.select("date", "ticker", "score"), exclude_tickers=(benchmark,),
-        top_n=config.top_n, vol_window=config.vol_window,
-    ).filter(pl.col("date") >= start)
-    candidates: dict[str, tuple[pl.DataFrame, dict[str, Any] | None]] = {
-        "ranking_top_n": (
-            ranked,
-            strategy_trial_config(f"rankings:{model_name}", {"top_n": config.top_n, "vol_window": config.vol_window}, config),
-        ),
-    }
-    if book is not None:
-        book_model = book["model_name"][0] if "model_name" in book.columns else "portfolio_targets"
-        data_version["portfolio_targets"] = {**_table_version(book), "model_name": book_model}
-        candidates["portfolio_targets"] = (
-            book.select("date", "ticker", "weight"), strategy_trial_config(f"portfolio_targets:{book_model}", {}, config),
-        )
-    if prices.filter(pl.col("ticker") == benchmark).height:
-        candidates["benchmark"] = (pl.DataFrame({"date": [start], "ticker": [benchmark], "weight": [1.0]}), None)
-    else:
-        context.log.warning(f"benchmark {benchmark} has no prices in the window: no benchmark row")
-    candidates["equal_weight"] = (_equal_weights(prices, benchmark), None)
+    data_version = _backtest_data_version(window, book, sizes, start)
+    candidates = backtest_candidates(
+        window.prices, window.rankings, book, sizes, start=start, benchmark=get_settings().benchmark_ticker, top_n=config.top_n,
+        vol_window=config.vol_window, model_name=window.data_version["rankings"].get("model_name") or "rankings",
+        trading_assumptions=config.trading_assumptions(),
+    )  # fmt: skip
+    table, results, records = _run_candidates(store, candidates, window, start, config, data_version)
     primary = "portfolio_targets" if book is not None else "ranking_top_n"
-
-    research_trials = store.record_trials(STRATEGY_EXPERIMENT, [t for _, t in candidates.values() if t is not None])
-    rows, results, records = [], {}, {}
-    for name, (weights, trial) in candidates.items():
-        # One target row traded at the first possible close and then held (daily rebalancing of a
-        # fully invested single name trades nothing more); the others wait for the weekly rebalance.
-        engine_config = replace(backtest_config, rebalance="daily") if name == "benchmark" else backtest_config
-        result = run_vectorized_backtest(weights, prices, engine_config)
-        returns = result.daily["returns"].to_numpy()
-        n_trials = research_trials if trial is not None else 1
-        metrics = {
-            **result.metrics,
-            "deflated_sharpe": deflated_sharpe_ratio(returns, n_trials, periods_per_year=PERIODS_PER_YEAR),
-            "probabilistic_sharpe": probabilistic_sharpe_ratio(returns, 0.0, PERIODS_PER_YEAR),
-            "n_trials": float(n_trials),
-        }
-        run_config = trial or {
-            "strategy": name, "benchmark": benchmark, **config.trading_assumptions(),
-            **({"rebalance": "buy_and_hold"} if name == "benchmark" else {}),
-        }
-        record = store.save_experiment(
-            STRATEGY_EXPERIMENT if trial is not None else BASELINE_EXPERIMENT,
-            run_config,
-            result.daily,
-            result.trades,
-            metrics,
-            data_version,
-            tags={"asset": "backtests", "strategy": name, "week": window.week_start.isoformat()},
-        )
-        results[name], records[name] = (result, metrics), record
-        rows.append({
-            "strategy": name,
-            "week": window.week_start,
-            "start_date": start,
-            "end_date": window.week_end,
-            "sharpe": metrics["sharpe_ratio"],
-            "annualized_return": metrics["annualized_return"],
-            "max_drawdown": metrics["max_drawdown"],
-            "deflated_sharpe": metrics["deflated_sharpe"],
-            "probabilistic_sharpe": metrics["probabilistic_sharpe"],
-            "n_trials": n_trials,
-            "total_return": metrics["total_return"],
-            "volatility": metrics["volatility"],
-            "sortino": metrics["sortino_ratio"],
-            "annual_turnover": metrics["annual_turnover"],
-            "cost_drag": metrics["cost_drag"],
-            "run_id": record.run_id,
-            "mlflow_run_id": record.mlflow_run_id,
-        })
-
-    primary_result, primary_metrics = results[primary]
-    factors = _available_factors(window.rankings)
-    attribution = None
-    if factors:
-        attribution = factor_attribution(
-            primary_result.positions, window.rankings.select("date", "ticker", *factors), prices,
-            primary_result.daily.select("date", "returns"), factors,
-        )
+    html, factors = research_tearsheet(
+        primary, results, window.rankings, window.prices.filter(pl.col("date") >= start),
+        f"{primary} - week of {window.week_start} ({start} .. {window.week_end})", f"{start} .. {window.week_end}",
+    )  # fmt: skip
     report_path = reports.path(f"tearsheet_{window.week_start.isoformat()}.html")
-    headline = {
-        "strategy": primary,
-        "window": f"{start} .. {window.week_end}",
-        **{key: primary_metrics[key] for key in (
-            "total_return", "annualized_return", "volatility", "sharpe_ratio", "deflated_sharpe",
-            "probabilistic_sharpe", "n_trials", "sortino_ratio", "calmar_ratio", "max_drawdown", "alpha", "beta",
-            "information_ratio", "annual_turnover", "cost_drag", "total_costs",
-        )},
-        **{f"{name}_sharpe": results[name][1]["sharpe_ratio"] for name in results if name != primary},
-        **{f"{name}_annualized_return": results[name][1]["annualized_return"] for name in results if name != primary},
-    }
-    html = build_tearsheet(
-        primary_result.daily, attribution, f"{primary} - week of {window.week_start} ({start} .. {window.week_end})", headline,
-    )
     write_text_atomically(report_path, html)
-
-    table = pl.DataFrame(rows).with_columns(pl.lit(str(report_path)).alias("report_path"))
-    outcome = _metrics_finite(table)
-    yield Output(
-        table,
-        metadata={
-            "primary_strategy": primary,
-            "tearsheet": MetadataValue.path(str(report_path)),
-            "tearsheet_url": MetadataValue.url(report_path.resolve().as_uri()),
-            "n_trials": int(primary_metrics["n_trials"]),
-            "strategies": MetadataValue.md(to_markdown(table.select(
-                "strategy", "sharpe", "deflated_sharpe", "annualized_return", "max_drawdown", "volatility", "run_id",
-                "mlflow_run_id",
-            ))),
-            "attribution_factors": factors,
-            "window": f"{start} .. {window.week_end}",
-            "data_version": MetadataValue.json(_jsonable(data_version)),
-            **_experiment_metadata(store, records[primary]),
-        },
-    )
-    yield from to_check_results([outcome])
+    table = table.with_columns(pl.lit(str(report_path)).alias("report_path"))
+    yield Output(table, metadata={
+        "primary_strategy": primary, "tearsheet": MetadataValue.path(str(report_path)),
+        "tearsheet_url": MetadataValue.url(report_path.resolve().as_uri()), "n_trials": int(results[primary][1]["n_trials"]),
+        "strategies": MetadataValue.md(to_markdown(table.select(
+            "strategy", "sharpe", "deflated_sharpe", "annualized_return", "max_drawdown", "volatility", "run_id", "mlflow_run_id"))),
+        "attribution_factors": factors, "window": f"{start} .. {window.week_end}",
+        "data_version": MetadataValue.json(_jsonable(data_version)), **_experiment_metadata(store, records[primary]),
+    })  # fmt: skip
+    yield from to_check_results([_metrics_finite(table)])
 
 
 def _jsonable(value: Any) -> Any:
@@ -486,12 +407,6 @@ def _metrics_finite(table: pl.DataFrame) -> CheckOutcome:
         message="all metrics finite" if bad.is_empty() else f"non-finite metrics for {bad['strategy'].to_list()}",
         details={"strategies": table.height},
     )
-
-
-def _fold_metrics(returns: np.ndarray) -> dict[str, float]:
-    equity = np.cumprod(1.0 + returns)
-    metrics = compute_metrics(equity, None, 1.0, PERIODS_PER_YEAR)
-    return {key: metrics[key] for key in ("sharpe_ratio", "total_return", "annualized_return", "volatility", "max_drawdown")}
 
 
 def _folds_disjoint(folds: pl.DataFrame, gap: int) -> CheckOutcome:
@@ -526,83 +441,41 @@ def walk_forward(
         raise Failure(f"top_n_grid must list positive integers, got {config.top_n_grid}")
     store = experiments.get()
     window = load_window(context, warehouse.get(), config.history_years, config.vol_window + 5)
-    benchmark = get_settings().benchmark_ticker
-    model_name = window.data_version["rankings"].get("model_name") or "rankings"
-    data = prepare_strategy_data(window.prices, window.rankings.select("date", "ticker", "score"), (benchmark,))
-    fitness_config = StrategyFitnessConfig(
-        backtest=config.backtest_config(), start_date=window.start, vol_window=config.vol_window,
-        periods_per_year=PERIODS_PER_YEAR,
-    )
+    signal = f"rankings:{window.data_version['rankings'].get('model_name') or 'rankings'}"
+    data = prepare_strategy_data(window.prices, window.rankings.select("date", "ticker", "score"), (get_settings().benchmark_ticker,))
+    fitness = StrategyFitnessConfig(backtest=config.backtest_config(), start_date=window.start, vol_window=config.vol_window, periods_per_year=PERIODS_PER_YEAR)
     grid = sorted(set(config.top_n_grid))
-    candidates = [{"top_n": n} for n in grid]
-    dailies = compute.map(functools.partial(strategy_returns, prices=data, scores=None, config=fitness_config), candidates)
-    dates = dailies[0]["date"]
-    returns = np.column_stack([d["returns"].fill_null(0.0).to_numpy() for d in dailies])
-    column = {n: k for k, n in enumerate(grid)}
-
-    n_days = returns.shape[0]
-    train_min = max(PERIODS_PER_YEAR // 12, math.ceil(config.min_train_fraction * n_days))
-    test_size = (n_days - train_min - config.gap_days) // config.n_splits
-    if test_size < 5:
-        raise Failure(
-            f"{n_days} days cannot hold {config.n_splits} test blocks after {train_min} training days and a "
-            f"{config.gap_days}-day gap: lower n_splits / min_train_fraction or raise history_years"
-        )
-    splitter = WalkForwardSplitter(config.n_splits, train_min, test_size, gap=config.gap_days)
-    folds = walk_forward_optimize(
-        candidates,
-        evaluate=lambda params, index: sharpe_ratio(returns[index, column[params["top_n"]]], PERIODS_PER_YEAR),
-        test_eval=lambda params, index: _fold_metrics(returns[index, column[params["top_n"]]]),
-        splitter=splitter,
-        n_samples=n_days,
-    )
-    outcome = _folds_disjoint(folds, config.gap_days)
-    out_of_sample = np.concatenate([
-        returns[row["test_start"] : row["test_end"] + 1, column[row["param_top_n"]]] for row in folds.iter_rows(named=True)
-    ])
-    oos_dates = pl.concat([dates.slice(row["test_start"], row["n_test"]) for row in folds.iter_rows(named=True)])
-    oos_daily = pl.DataFrame({
-        "date": oos_dates, "returns": out_of_sample,
-        "equity": config.initial_capital * np.cumprod(1.0 + out_of_sample),
-    })
-    oos_metrics = compute_metrics(oos_daily["equity"].to_numpy(), None, config.initial_capital, PERIODS_PER_YEAR)
-    trials = [
-        strategy_trial_config(f"rankings:{model_name}", {"top_n": n, "vol_window": config.vol_window}, config) for n in grid
-    ]
+    try:
+        result = walk_forward_top_n(data, fitness, grid, config.n_splits, config.min_train_fraction, config.gap_days, config.initial_capital, compute.map)
+    except ValueError as error:
+        raise Failure(str(error)) from error
+    trials = [strategy_trial_config(signal, {"top_n": n, "vol_window": config.vol_window}, config) for n in grid]
     n_trials = store.record_trials(STRATEGY_EXPERIMENT, trials)
-    oos_metrics["deflated_sharpe"] = deflated_sharpe_ratio(out_of_sample, n_trials, periods_per_year=PERIODS_PER_YEAR)
+    oos_metrics = {**result.oos_metrics, "deflated_sharpe": deflated_sharpe_ratio(result.oos_daily["returns"].to_numpy(), n_trials, periods_per_year=PERIODS_PER_YEAR)}
     record = store.save_experiment(
         WALK_FORWARD_EXPERIMENT,
-        {"strategy": f"rankings:{model_name}", "top_n_grid": grid, "n_splits": config.n_splits,
-         "min_train_fraction": config.min_train_fraction, "gap_days": config.gap_days, "vol_window": config.vol_window,
-         **config.trading_assumptions()},
-        oos_daily,
-        pl.DataFrame(schema={"date": pl.Date, "ticker": pl.String, "trade_weight": pl.Float64}),
-        oos_metrics,
-        window.data_version,
-        tags={"asset": "walk_forward", "week": window.week_start.isoformat()},
-    )
+        {"strategy": signal, "top_n_grid": grid, "n_splits": config.n_splits, "min_train_fraction": config.min_train_fraction,
+         "gap_days": config.gap_days, "vol_window": config.vol_window, **config.trading_assumptions()},
+        result.oos_daily, pl.DataFrame(schema={"date": pl.Date, "ticker": pl.String, "trade_weight": pl.Float64}),
+        oos_metrics, window.data_version, tags={"asset": "walk_forward", "week": window.week_start.isoformat()},
+    )  # fmt: skip
+    table = result.folds.with_columns(pl.lit(window.week_start).alias("week"), pl.lit(record.run_id).alias("run_id"), pl.lit(record.mlflow_run_id).alias("mlflow_run_id"))
+    yield Output(table, metadata={
+        "folds": MetadataValue.md(to_markdown(table.select(
+            "fold", "train_start_date", "test_start_date", "test_end_date", "param_top_n", "train_score", "test_sharpe_ratio"))),
+        "oos_sharpe": float(oos_metrics["sharpe_ratio"]), "oos_deflated_sharpe": float(oos_metrics["deflated_sharpe"]),
+        "oos_total_return": float(oos_metrics["total_return"]), "n_trials": n_trials, **_experiment_metadata(store, record),
+    })  # fmt: skip
+    yield from to_check_results([_folds_disjoint(result.folds, config.gap_days)])
 
-    table = folds.with_columns(
-        *[dates.gather(folds[name]).alias(f"{name}_date") for name in ("train_start", "train_end", "test_start", "test_end")],
-        pl.lit(window.week_start).alias("week"),
-        pl.lit(record.run_id).alias("run_id"),
-        pl.lit(record.mlflow_run_id).alias("mlflow_run_id"),
-    )
-    yield Output(
-        table,
-        metadata={
-            "folds": MetadataValue.md(to_markdown(table.select(
-                "fold", "train_start_date", "test_start_date", "test_end_date", "param_top_n", "train_score", "test_sharpe_ratio",
-            ))),
-            "oos_sharpe": float(oos_metrics["sharpe_ratio"]),
-            "oos_deflated_sharpe": float(oos_metrics["deflated_sharpe"]),
-            "oos_total_return": float(oos_metrics["total_return"]),
-            "n_trials": n_trials,
-            **_experiment_metadata(store, record),
-        },
-    )
-    yield from to_check_results([outcome])
+
+def _ga_config(config: GASearchConfig) -> dict[str, Any]:
+    return {
+        "strategy": "momentum", "objective": config.objective, "population_size": config.population_size,
+        "n_generations": config.n_generations, "seed": config.seed, "n_splits": config.n_splits,
+        "param_ranges": {k: [lo, hi, kind.__name__] for k, (lo, hi, kind) in config.param_ranges().items()},
+        "vol_window": config.vol_window, **config.trading_assumptions(),
+    }  # fmt: skip
 
 
 @asset(
@@ -622,90 +495,49 @@ def ga_search(
     compute: ComputeBackend,
 ):
     store = experiments.get()
-    history = config.lookback_max + 2 * config.vol_window + 5
-    window = load_window(context, warehouse.get(), config.history_years, history, with_rankings=False)
-    benchmark = get_settings().benchmark_ticker
-    backtest_config = config.backtest_config()
-    fitness_config = StrategyFitnessConfig(
-        objective=config.objective, backtest=backtest_config, n_trials=max(1, store.count_trials(STRATEGY_EXPERIMENT)),
-        n_splits=config.n_splits, embargo_pct=config.embargo_pct, start_date=window.start,
-        vol_window=config.vol_window, periods_per_year=PERIODS_PER_YEAR,
-    )
-    fitness = make_strategy_fitness(window.prices, None, fitness_config)
+    window = load_window(context, warehouse.get(), config.history_years, config.lookback_max + 2 * config.vol_window + 5, with_rankings=False)
+    fitness = StrategyFitnessConfig(
+        objective=config.objective, backtest=config.backtest_config(), n_trials=max(1, store.count_trials(STRATEGY_EXPERIMENT)),
+        n_splits=config.n_splits, embargo_pct=config.embargo_pct, start_date=window.start, vol_window=config.vol_window,
+        periods_per_year=PERIODS_PER_YEAR,
+    )  # fmt: skip
     optimizer = GeneticOptimizer(
-        fitness, config.param_ranges(), population_size=config.population_size,
+        make_strategy_fitness(window.prices, None, fitness), config.param_ranges(), population_size=config.population_size,
         n_generations=config.n_generations, seed=config.seed, map_fn=rng_isolated_map(compute.map),
-    )
-    context.log.info(
-        f"ga_search: population {config.population_size} x {config.n_generations} generations on "
-        f"{compute.backend} ({compute.max_workers} workers), window {window.start} .. {window.week_end}"
-    )
+    )  # fmt: skip
+    context.log.info(f"ga_search: population {config.population_size} x {config.n_generations} generations on "
+                     f"{compute.backend} ({compute.max_workers} workers), window {window.start} .. {window.week_end}")  # fmt: skip
     result = optimizer.run()
     evaluations = result.all_evaluations.sort("fitness", descending=True, nulls_last=True)
-    n_trials = store.record_trials(
-        STRATEGY_EXPERIMENT,
-        [
-            strategy_trial_config("momentum", {**params, "skip": 0, "vol_window": config.vol_window}, config)
-            for params in evaluations.select(*config.param_ranges()).iter_rows(named=True)
-        ],
-    )
-
+    n_trials = store.record_trials(STRATEGY_EXPERIMENT, [
+        strategy_trial_config("momentum", {**params, "skip": 0, "vol_window": config.vol_window}, config)
+        for params in evaluations.select(*config.param_ranges()).iter_rows(named=True)
+    ])  # fmt: skip
     best = {k: (int(v) if isinstance(v, (int, np.integer)) else float(v)) for k, v in result.best_params.items()}
-    weights = top_n_strategy_weights(
-        window.prices, None, exclude_tickers=(benchmark,), vol_window=config.vol_window, **best,
-    ).filter(pl.col("date") >= window.start)
-    best_run = run_vectorized_backtest(weights, window.prices_from_start(), backtest_config)
-    metrics = {
-        **best_run.metrics,
-        "best_fitness": float(result.best_fitness),
-        "n_evaluations": float(result.n_evaluations),
-        "n_trials": float(n_trials),
-        "deflated_sharpe": deflated_sharpe_ratio(best_run.daily["returns"].to_numpy(), n_trials, periods_per_year=PERIODS_PER_YEAR),
-    }
-    record = store.save_experiment(
-        GA_EXPERIMENT,
-        {"strategy": "momentum", "objective": config.objective, "population_size": config.population_size,
-         "n_generations": config.n_generations, "seed": config.seed, "n_splits": config.n_splits,
-         "param_ranges": {k: [lo, hi, kind.__name__] for k, (lo, hi, kind) in config.param_ranges().items()},
-         "vol_window": config.vol_window, **config.trading_assumptions()},
-        best_run.daily,
-        best_run.trades,
-        metrics,
-        window.data_version,
-        tags={"asset": "ga_search", "week": window.week_start.isoformat(), "best_params": str(best)},
-    )
-    table = pl.DataFrame([{
-        "week": window.week_start,
-        **best,
-        "objective": config.objective,
-        "best_fitness": _finite(result.best_fitness),
-        "n_evaluations": result.n_evaluations,
-        "n_trials": n_trials,
-        "sharpe": metrics["sharpe_ratio"],
-        "deflated_sharpe": metrics["deflated_sharpe"],
-        "annualized_return": metrics["annualized_return"],
-        "max_drawdown": metrics["max_drawdown"],
-        "backend": compute.backend,
-        "run_id": record.run_id,
-        "mlflow_run_id": record.mlflow_run_id,
-    }])
+    best_run, metrics = ga_best_run(window.prices, best, benchmark=get_settings().benchmark_ticker, vol_window=config.vol_window,
+                                    start=window.start, config=config.backtest_config(), n_trials=n_trials)  # fmt: skip
+    metrics = {**metrics, "best_fitness": float(result.best_fitness), "n_evaluations": float(result.n_evaluations)}
+    record = store.save_experiment(GA_EXPERIMENT, _ga_config(config), best_run.daily, best_run.trades, metrics, window.data_version,
+                                   tags={"asset": "ga_search", "week": window.week_start.isoformat(), "best_params": str(best)})  # fmt: skip
+    yield Output(_ga_table(window, best, config, result, n_trials, metrics, compute.backend, record), metadata={
+        "best_params": MetadataValue.json(best), "best_fitness": _finite(result.best_fitness) or 0.0,
+        "n_evaluations": result.n_evaluations, "n_trials": n_trials, "evaluations": MetadataValue.md(to_markdown(evaluations)),
+        "generations": MetadataValue.md(to_markdown(result.history)), **_experiment_metadata(store, record),
+    })  # fmt: skip
     finite = math.isfinite(result.best_fitness)
-    yield Output(
-        table,
-        metadata={
-            "best_params": MetadataValue.json(best),
-            "best_fitness": float(result.best_fitness) if finite else 0.0,
-            "n_evaluations": result.n_evaluations,
-            "n_trials": n_trials,
-            "evaluations": MetadataValue.md(to_markdown(evaluations)),
-            "generations": MetadataValue.md(to_markdown(result.history)),
-            **_experiment_metadata(store, record),
-        },
-    )
     yield from to_check_results([CheckOutcome(
         name="best_fitness_finite", passed=finite, blocking=False,
         message=f"best {config.objective} {result.best_fitness:.4f} at {best}" if finite else "no evaluation had a finite fitness",
-    )])
+    )])  # fmt: skip
+
+
+def _ga_table(window: ResearchWindow, best: dict, config: GASearchConfig, result, n_trials: int, metrics: dict, backend: str, record) -> pl.DataFrame:
+    return pl.DataFrame([{
+        "week": window.week_start, **best, "objective": config.objective, "best_fitness": _finite(result.best_fitness),
+        "n_evaluations": result.n_evaluations, "n_trials": n_trials, "sharpe": metrics["sharpe_ratio"],
+        "deflated_sharpe": metrics["deflated_sharpe"], "annualized_return": metrics["annualized_return"],
+        "max_drawdown": metrics["max_drawdown"], "backend": backend, "run_id": record.run_id, "mlflow_run_id": record.mlflow_run_id,
+    }])  # fmt: skip
 
 
 @summary_section

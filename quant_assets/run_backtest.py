@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from datetime import date, timedelta
 
 from quant_resources.settings import get_settings
 
 RESEARCH_ASSETS = ("walk_forward", "ga_search", "backtests")
+ML_ASSETS = ("meta_model", "meta_champion")
 GA_PRICE_HISTORY_DAYS = 252 + 2 * 63 + 5
 """Trading days of prices the GA reads before its window (longest lookback + vol windows)."""
 
@@ -47,14 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.run_daily import prepare_dagster_home
 
     prepare_dagster_home()
-    from dagster import AssetKey, AssetSelection, BetaWarning, DagsterInstance, PreviewWarning
+    from dagster import AssetKey, AssetSelection, DagsterInstance
 
-    warnings.filterwarnings("ignore", category=BetaWarning)
-    warnings.filterwarnings("ignore", category=PreviewWarning)
 
     from quant_assets.definitions import defs
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
     from quant_assets.reporting import backfill_missing, run_report, text_table
+    from quant_assets.ml import meta_summary
     from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
     from quant_resources.run_recovery import recover_and_report
@@ -76,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     graph = defs.resolve_asset_graph()
     daily_job = defs.resolve_job_def("daily_job")
     weekly_job = defs.resolve_job_def("weekly_research_job")
-    missing = [name for name in RESEARCH_ASSETS if AssetKey(name) not in weekly_job.asset_layer.executable_asset_keys]
+    missing = [name for name in RESEARCH_ASSETS + ML_ASSETS if AssetKey(name) not in weekly_job.asset_layer.executable_asset_keys]
     if missing:
         print(f"weekly_research_job lacks {missing}: register quant_assets.research in definitions.py / jobs.py", file=sys.stderr)
         return 1
     daily_keys = {k for k in daily_job.asset_layer.executable_asset_keys if graph.get(k).is_materializable}
     market_keys = sorted(k for k in daily_keys if graph.get(k).group_name == "market")
-    targets = ["rankings"] + (["portfolio_targets"] if args.with_portfolio else [])
+    targets = ["rankings", "barrier_labels"] + (["portfolio_targets"] if args.with_portfolio else [])
     needed = AssetSelection.assets(*targets).upstream().resolve(graph, allow_missing=True)
     output_keys = sorted((needed & daily_keys) - set(market_keys))
 
@@ -102,12 +101,18 @@ def main(argv: list[str] | None = None) -> int:
         run_config = {
             "loggers": {"console": {"config": {"log_level": "INFO"}}},
             "ops": {"walk_forward": {"config": window}, "ga_search": {"config": ga},
-                    "backtests": {"config": {**window, "use_portfolio_targets": args.with_portfolio}}},
+                    "backtests": {"config": {**window, "use_portfolio_targets": args.with_portfolio}},
+                    "meta_model": {"config": window}},
         }
-        results.append(weekly_job.execute_in_process(
-            run_config=run_config, instance=instance, partition_key=week.isoformat(), raise_on_error=False,
-        ))
-    ok = all(r.success for r in results)
+        # The meta-labeler first (its blocking promotion check may stop meta_champion, not the research).
+        for names in (ML_ASSETS, RESEARCH_ASSETS):
+            selection = [AssetKey(n) for n in names]
+            ops = {k: v for k, v in run_config["ops"].items() if k in names}
+            results.append(weekly_job.execute_in_process(
+                run_config={**run_config, "ops": ops}, instance=instance, partition_key=week.isoformat(),
+                raise_on_error=False, asset_selection=selection,
+            ))
+    ok = all(r.success or _only_promotion_blocked(r) for r in results)
 
     print()
     print("=" * 78)
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         folds = warehouse.read("walk_forward", week, week + timedelta(days=7), date_column="week")
         print(f"\nWalk-forward (top_n chosen on in-sample Sharpe, {folds.height} folds):")
         print(text_table(folds.select("fold", "test_start_date", "test_end_date", "param_top_n", "train_score", "test_sharpe_ratio")))
+        print(meta_summary(warehouse, week))
     mlflow_db = settings.mlflow_dir / "mlflow.db"
     print(
         f"\nDone in {time.perf_counter() - started:.1f}s.\n"
@@ -129,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("=" * 78)
     return 0 if ok else 1
+
+
+def _only_promotion_blocked(result) -> bool:
+    """True when the run's only failure is meta_model's blocking promotion check (the challenger
+    was registered but not promoted: a normal research outcome, reported, not an error)."""
+    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    failed_steps = {e.step_key for e in result.get_step_failure_events()}
+    return bool(failed_checks) and all(c.check_name == "promotion" for c in failed_checks) and failed_steps <= {"meta_model"}
 
 
 if __name__ == "__main__":

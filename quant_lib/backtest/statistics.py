@@ -20,7 +20,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtr, ndtri
+
+from quant_lib._lazy import LazyModule
+
+special = LazyModule("scipy.special")
 
 EULER_MASCHERONI = 0.5772156649015329
 
@@ -83,7 +86,7 @@ def probabilistic_sharpe_ratio(
     variance = sharpe_ratio_variance(array)
     if variance <= 0.0:
         return float(0.5 * (1.0 + np.sign(sr - threshold)))
-    return float(ndtr((sr - threshold) / np.sqrt(variance)))
+    return float(special.ndtr((sr - threshold) / np.sqrt(variance)))
 
 
 def expected_max_sharpe(n_trials: int, variance: float) -> float:
@@ -99,7 +102,7 @@ def expected_max_sharpe(n_trials: int, variance: float) -> float:
         raise ValueError(f"variance must be finite and >= 0, got {variance}")
     if n_trials == 1:
         return 0.0
-    z = (1.0 - EULER_MASCHERONI) * ndtri(1.0 - 1.0 / n_trials) + EULER_MASCHERONI * ndtri(
+    z = (1.0 - EULER_MASCHERONI) * special.ndtri(1.0 - 1.0 / n_trials) + EULER_MASCHERONI * special.ndtri(
         1.0 - 1.0 / (n_trials * np.e)
     )
     return float(np.sqrt(variance) * z)

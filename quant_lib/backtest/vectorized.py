@@ -36,7 +36,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from quant_lib.backtest._kernels import simulate_target_weights
 from quant_lib.backtest.metrics import benchmark_relative_metrics, compute_metrics
 
 IMPACT_WINDOW = 20
@@ -388,6 +387,8 @@ def run_vectorized_backtest(
     hold_day, hold_ticker = np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.int64)
     hold_weight = np.empty(capacity)
     daily = np.zeros((n_days, 7))
+    from quant_lib.backtest._kernels import simulate_target_weights  # numba: compiled on first use
+
     n_fills, n_holds = simulate_target_weights(
         valuation,
         tradable,

@@ -39,9 +39,9 @@ from datetime import date
 from typing import Literal
 
 import polars as pl
-import pandera.errors as pa_errors
 
-from quant_lib.data.schemas import PRICE_COLUMNS, PricesSchema, empty_frame
+from quant_lib.data import schemas
+from quant_lib.data.schemas import PRICE_COLUMNS, empty_frame
 
 CleaningContext = Literal["daily", "backfill"]
 
@@ -314,7 +314,7 @@ def clean_ohlcv(
     )
 
     out = kept.filter(pl.col("_spike").ne_missing("confirmed_spike")).select(list(PRICE_COLUMNS))
-    out = PricesSchema.validate(out)
+    out = schemas.PricesSchema.validate(out)
     return out, _report(rows_in, out, dropped, repaired, warned, samples, max_flagged_rows, context)
 
 
@@ -413,9 +413,11 @@ def validate_prices(df: pl.DataFrame, max_examples: int = 5) -> list[str]:
         if count:
             problems.append(f"{count} rows with {label}, e.g. {sample}")
     if not problems:
+        import pandera.errors
+
         try:
-            PricesSchema.validate(df, lazy=True)
-        except (pa_errors.SchemaError, pa_errors.SchemaErrors) as error:
+            schemas.PricesSchema.validate(df, lazy=True)
+        except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
             problems.append(f"schema: {error}")
     return problems
 

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import pandera.polars as pa
 import polars as pl
 
-from quant_lib.data.schemas import FUNDAMENTAL_SNAPSHOT_COLUMNS, PricesSchema
+from quant_lib.data.schemas import FUNDAMENTAL_SNAPSHOT_COLUMNS
 from quant_lib.data.universe import coverage_by_date, missing_members
 
 
@@ -48,12 +47,15 @@ def price_checks(
     """Blocking checks on cleaned prices: schema, OHLC logic, universe coverage, no future
     dates (in what the provider sent), drop rate. Dates on which no member has a price are
     reported as market holidays rather than coverage failures."""
-    outcomes: list[CheckOutcome] = []
+    import pandera.errors
 
+    from quant_lib.data.pandera_schemas import PricesSchema
+
+    outcomes: list[CheckOutcome] = []
     try:
         PricesSchema.validate(prices, lazy=True)
         outcomes.append(CheckOutcome("schema", True, "prices match PricesSchema"))
-    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as err:
+    except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as err:
         outcomes.append(CheckOutcome("schema", False, f"prices fail PricesSchema: {str(err)[:2000]}"))
 
     bad_ohlc = prices.filter(

@@ -8,10 +8,20 @@ t, and a fact only from information up to its `available_at` (except `consensus_
 noisy forecast of the coming EPS by design). Same config -> same bytes.
 The full-horizon simulation is cached per config (`functools.lru_cache`).
 
+Stages (`_simulate_full` composes them; each reads only what earlier stages returned and draws
+only from its own random streams, so a stage can be read, changed and tested alone):
+calendar and regime path (`_calendar_and_regime`) -> tickers, listings, vol change points
+(`_draw_tickers`, `_listings`, `_vol_change_points`) -> idiosyncratic vol, latent characteristics,
+earnings events (`_idiosyncratic_vol`, `_latent_characteristics`, `_earnings_events`) -> ticker
+returns (`_ticker_returns`) -> fundamentals, dividends and analyst revisions
+(`_fundamentals_and_dividends`, `_analyst_revisions`) -> OHLCV (`_constituent_ohlcv`,
+`_benchmark_ohlcv`) -> frames and ground truth (`_market_frames`, `_ground_truth`).
+
 Model (defaults of `SimulationConfig` in brackets; returns are daily log returns)
 ---------------------------------------------------------------------------------
-Calendar: weekdays only (`quant_lib.data.calendar`, no holidays), [2005-01-03 .. 2035-12-31],
-8,085 days. Every random component has its own stream spawned from `np.random.SeedSequence(seed)`.
+Calendar: the sessions of `calendar` [XNYS] (`quant_lib.data.calendar`: no bars on NYSE holidays,
+half days are ordinary daily bars), [2005-01-03 .. 2035-12-31], 7,793 days. Every random
+component has its own stream spawned from `np.random.SeedSequence(seed)`.
 
 Regime: a 2-state Markov chain s_t (0 = calm bull, 1 = volatile bear), sampled as alternating
 geometric sojourns with expected durations [300] and [80] trading days (transition
@@ -70,10 +80,46 @@ momentum 0.085, low_beta 0.029, quality 0.038, pead 0.040, sentiment 0.034; what
 can build from the data: 12-1 momentum 0.021, -rolling 252-day beta 0.027, ROE 0.030, latest
 earnings_surprise (<= 30 days old) 0.046, news_sentiment 0.024 (t-stats 3.5 to 7.6).
 
-Survivorship: [15%] of tickers list after the start (uniformly between day 126 and 3 years before
-the horizon end; IPO price 40 * exp(N(0, 0.5))) and [15%] delist (chosen with weights
-exp(-0.7 q0), so delisted names skew to low quality; at least 2 years after listing). Prices,
+Survivorship with a stable universe: [n_tickers] constituents list on the first day;
+round([15%] * n_tickers) of them delist (chosen with weights exp(-0.7 q0), so delisted names skew
+to low quality) on a day uniform between day 504 and one year before the horizon end, and each
+delisting is replaced by a new listing (the next symbol in sequence, IPO price 40 * exp(N(0, 0.5)))
+on the next trading day: exactly n_tickers constituents are listed every day (the universe holds
+n_tickers * 1.15 symbols over the horizon). The delisted keep their history: prices,
 characteristics, news and facts exist only while listed; `delisted_date` is the last trading day.
+
+Planted structures (for the learning layers' tests; each exposed in `GroundTruth`):
+- Meta-label structure (`truth.meta_label`): the daily log return carries a drift
+  [0.06] * base_i * sign(news_sentiment_i,t-1) (base_i the ticker's base idiosyncratic vol, so
+  ~0.00066/day at the median). A momentum bet (side = sign of the trailing 20-day return) whose
+  side agrees with the sign of the latest news_sentiment, known at the bet's start, drifts in its
+  favour; one that disagrees drifts against it. Measured (n_tickers 60, seed 7, 2005-2035, bets
+  every 5th day, barriers +-2 sigma_20 sqrt(10), 10 days, touched barriers only): the profit-taking
+  barrier comes first in 59% of agreeing bets and 48% of disagreeing ones; a logistic model of
+  side * news_sentiment has out-of-sample AUC > 0.55, one of noise ~0.5. This drift is not part of
+  `characteristics.alpha` (the factor premia).
+- Predictable tickers (`truth.predictable`: ticker, kind "ar1_idio", strength phi): in
+  round([10%] * symbols) tickers the idiosyncratic return follows u_t = phi u_t-1 +
+  sqrt(1 - phi^2) idio_t eps_t with phi [0.25] (same variance as before), none in the others: an
+  AR(1) fitted on beta-neutral residual returns cuts the out-of-sample squared error of the
+  zero (random-walk) forecast by ~phi^2 * idio share (> 2%) in planted tickers, ~0 elsewhere.
+- Drift change points (`truth.drift_change_points`: ticker, date, drift_before, drift_after):
+  [10%] of tickers get one idiosyncratic drift break at least 252 days inside their listed life:
+  the daily drift moves from -d/2 to +d/2 times a random sign, d ~ U([0.0015, 0.0025]) (~38-63% a
+  year in total).
+- Market change points (`truth.market_change_points`: date, kind, before, after), from
+  `market_breaks` [2016-01-04 drift +0.0008/day, 2018-01-02 drift back to 0, 2020-01-02 market
+  vol x1.5, 2022-01-03 back to x1]: added to the market factor's drift / multiplying its vol on
+  top of the regime (the regime path and its parameters are unchanged).
+- Vol change points: `truth.change_points` (above).
+
+Other asset classes (opt-in, `n_crypto` [0] <= 6 and `n_fx` [0] <= 6; settings SIM_CRYPTO, SIM_FX):
+crypto symbols (BTC-USD, ETH-USD, ...; asset_class "crypto", sector "Crypto") trade every
+calendar day: g = 0.0005 + b_i c_t + 0.02 eps, c a common factor with vol 0.03 * exp(h_t - v_h)
+(log-vol AR(1), persistence 0.97, sd 0.3), b_i ~ U(0.8, 1.3): ~4% a day. FX pairs (EURUSD=X, ...;
+"fx", sector "FX") trade every weekday (holidays included): g = 0.006 eps (~9.5% a year), no drift,
+volume 0. Open = previous close * exp(0.05 sigma N(0, 1)) (no overnight gap in a 24-hour market);
+high/low as for equities. They have no facts and are not in the benchmark.
 
 Prices: close = P0_i * G_i,t * K_i,t, where G = exp(cumulative g since the listing day) is the
 total-return index and K the product of (1 - dividend per share / pre-dividend close) over past
@@ -94,7 +140,7 @@ Its universe row has is_benchmark=True, sector "Benchmark", asset_class "etf".
 
 Fundamentals (facts, one row per ticker, metric, available_at): calendar quarter ends from the
 listing on; `available_at` = period_end + lag, lag = clip(per-ticker U(25, 50) - 5 q0 + N(0, 3),
-20, 58) days rolled forward to a weekday (so 20..60 days). Values are built in units of a
+20, 57) days rolled forward to a session (so 20..60 days). Values are built in units of a
 smoothed market cap (P0 * shares * EMA(G, half-life 126 days) at period_end * K), so valuation
 ratios stay stationary and fundamentals follow prices with a lag (information up to period_end):
 revenue = cap * sector sales-to-cap (0.30..1.00 a year) * exp(N(0, 0.35) - 0.25 q + AR(1) noise)
@@ -192,6 +238,12 @@ PREMIUM_CHARACTERISTICS: dict[str, str] = {
 }
 """Premium name in `GroundTruth.premia` -> the `GroundTruth.characteristics` column it pays on."""
 
+CRYPTO_SYMBOLS: tuple[str, ...] = ("BTC-USD", "ETH-USD", "SOL-USD", "XRP-USD", "ADA-USD", "DOGE-USD")
+FX_SYMBOLS: tuple[str, ...] = ("EURUSD=X", "USDJPY=X", "GBPUSD=X", "AUDUSD=X", "USDCHF=X", "USDCAD=X")
+PREDICTABLE_COLUMNS = {"ticker": pl.String, "kind": pl.String, "strength": pl.Float64}
+DRIFT_CHANGE_COLUMNS = {"ticker": pl.String, "date": pl.Date, "drift_before": pl.Float64, "drift_after": pl.Float64}
+MARKET_CHANGE_COLUMNS = {"date": pl.Date, "kind": pl.String, "before": pl.Float64, "after": pl.Float64}
+
 _CHARACTERISTIC_COLUMNS = ("momentum_drift", "low_beta", "quality", "pead_drift", "sentiment_latent", "beta", "alpha")
 _EX_DIVIDEND_DELAY = 10
 _OTHER_LIABILITIES_RATIO = 0.15
@@ -206,6 +258,7 @@ class SimulationConfig:
     start: date = date(2005, 1, 3)
     horizon_end: date = date(2035, 12, 31)
     benchmark_ticker: str = "SPY"
+    calendar: str = "XNYS"
     n_sectors: int = 11
     # regime and market factor
     bull_drift: float = 0.0007
@@ -236,11 +289,25 @@ class SimulationConfig:
     sentiment_half_life: float = 10.0
     pead_decay_days: float = 20.0
     earnings_reaction: float = 2.5
-    # survivorship and change points
-    late_listing_fraction: float = 0.15
+    # survivorship (stable universe: each delisting is replaced by a new listing) and change points
     delisting_fraction: float = 0.15
     change_point_fraction: float = 0.2
     benchmark_tracking_vol: float = 0.0002
+    # planted structures for the learning layers (module docstring, "Planted structures")
+    meta_label_strength: float = 0.06
+    predictable_fraction: float = 0.1
+    predictable_phi: float = 0.25
+    drift_change_fraction: float = 0.1
+    drift_change_size: tuple[float, float] = (0.0015, 0.0025)
+    market_breaks: tuple[tuple[date, str, float], ...] = (
+        (date(2016, 1, 4), "drift", 0.0008),
+        (date(2018, 1, 2), "drift", -0.0008),
+        (date(2020, 1, 2), "vol", 1.5),
+        (date(2022, 1, 3), "vol", 1.0 / 1.5),
+    )
+    # other asset classes (opt-in): crypto trades every calendar day, FX every weekday
+    n_crypto: int = 0
+    n_fx: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -256,7 +323,7 @@ class SimulationConfig:
             problems.append(f"horizon {self.start}..{self.horizon_end} must span at least 5 years")
         if not self.benchmark_ticker or self.benchmark_ticker != self.benchmark_ticker.upper():
             problems.append(f"benchmark_ticker must be a non-empty upper-case symbol, got {self.benchmark_ticker!r}")
-        for name in ("late_listing_fraction", "delisting_fraction", "change_point_fraction"):
+        for name in ("delisting_fraction", "change_point_fraction", "predictable_fraction", "drift_change_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("bull_vol", "bear_vol", "sector_vol", "idio_vol_median", "bull_expected_duration",
@@ -271,8 +338,26 @@ class SimulationConfig:
         for name in ("market_log_vol_persistence", "idio_log_vol_persistence"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 problems.append(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        problems += self._planted_problems()
         if problems:
             raise ValueError("invalid SimulationConfig: " + "; ".join(problems))
+
+    def _planted_problems(self) -> list[str]:
+        problems = []
+        if not 0.0 <= self.predictable_phi < 1.0:
+            problems.append(f"predictable_phi must be in [0, 1), got {self.predictable_phi}")
+        if self.meta_label_strength < 0:
+            problems.append(f"meta_label_strength must be >= 0, got {self.meta_label_strength}")
+        if not 0 <= self.drift_change_size[0] <= self.drift_change_size[1]:
+            problems.append(f"drift_change_size must be (low, high) with 0 <= low <= high, got {self.drift_change_size}")
+        for when, kind, value in self.market_breaks:
+            if kind not in ("vol", "drift") or not isinstance(when, date) or (kind == "vol" and not value > 0):
+                problems.append(f"market_breaks entry {(when, kind, value)!r}: expected (date, 'vol' factor > 0 | 'drift' change)")
+        if not 0 <= self.n_crypto <= len(CRYPTO_SYMBOLS):
+            problems.append(f"n_crypto must be in [0, {len(CRYPTO_SYMBOLS)}], got {self.n_crypto}")
+        if not 0 <= self.n_fx <= len(FX_SYMBOLS):
+            problems.append(f"n_fx must be in [0, {len(FX_SYMBOLS)}], got {self.n_fx}")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -289,6 +374,14 @@ class GroundTruth:
         previous day's characteristics), one row per listed constituent day.
     regime_params: state_names, drift and vol per state (market factor), transition_matrix,
         expected_duration_days, stationary_distribution, idio_vol_multiplier.
+    predictable: ticker, kind ("ar1_idio"), strength (phi of the AR(1) on the ticker's
+        idiosyncratic daily return); only the planted tickers, the others have none.
+    drift_change_points: ticker, date (first day at the new drift), drift_before, drift_after
+        (daily idiosyncratic drift).
+    market_change_points: date, kind ("vol" | "drift"), before, after (market vol multiplier or
+        added market drift per day).
+    meta_label: feature, side_rule, sign, strength, drift_formula, description: what makes a
+        momentum bet hit its profit-taking barrier before its stop (module docstring).
     """
 
     regime: pl.DataFrame
@@ -297,6 +390,10 @@ class GroundTruth:
     premia: dict[str, float]
     characteristics: pl.DataFrame
     regime_params: dict = field(default_factory=dict)
+    predictable: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PREDICTABLE_COLUMNS))
+    drift_change_points: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DRIFT_CHANGE_COLUMNS))
+    market_change_points: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKET_CHANGE_COLUMNS))
+    meta_label: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -348,6 +445,10 @@ def _slice_market(full: SimulatedMarket, end: date) -> SimulatedMarket:
             premia=dict(truth.premia),
             characteristics=truth.characteristics.filter(pl.col("date") <= end),
             regime_params=dict(truth.regime_params),
+            predictable=truth.predictable.join(listed, on="ticker", how="semi", maintain_order="left"),
+            drift_change_points=truth.drift_change_points.filter(pl.col("date") <= end),
+            market_change_points=truth.market_change_points.filter(pl.col("date") <= end),
+            meta_label=dict(truth.meta_label),
         ),
     )
 
@@ -426,11 +527,14 @@ def _date_series(name: str, days: np.ndarray) -> pl.Series:
 _STREAMS = (
     "regime", "market", "sectors", "tickers", "listing", "change_points", "idio_vol", "idio_shock",
     "latents", "earnings", "fundamentals", "revisions", "news", "ohlc", "volume", "benchmark",
+    "planted", "crypto", "fx",
 )
 
 
 @dataclass
 class _Tickers:
+    """Static per-ticker draws (stage `_draw_tickers`) plus listings and vol change points."""
+
     symbols: list[str]
     names: list[str]
     sector_of: np.ndarray
@@ -441,12 +545,108 @@ class _Tickers:
     ipo_price: np.ndarray
     shares_initial: np.ndarray
     turnover: np.ndarray
-    listing_idx: np.ndarray
-    last_idx: np.ndarray
-    delisted: np.ndarray
-    cp_tickers: np.ndarray
-    cp_idx: np.ndarray
-    cp_factor: np.ndarray
+    listing_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    last_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    delisted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    cp_tickers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cp_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cp_factor: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    listed: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=bool))
+
+
+@dataclass
+class _MarketPath:
+    """Stage 1: the trading calendar, the regime path, the market and sector factors."""
+
+    day_int: np.ndarray
+    regime: np.ndarray
+    leave: np.ndarray
+    stationary: np.ndarray
+    drift: np.ndarray
+    vol: np.ndarray
+    market_vol: np.ndarray
+    market: np.ndarray
+    sector_names: list[str]
+    sector_words: list[str]
+    profile: np.ndarray
+    sector_vol_t: np.ndarray
+    sector_factors: np.ndarray
+
+    @property
+    def n_days(self) -> int:
+        return len(self.day_int)
+
+
+@dataclass
+class _Latents:
+    momentum: np.ndarray
+    quality: np.ndarray
+    sentiment: np.ndarray
+    low_beta: np.ndarray
+
+
+@dataclass
+class _Earnings:
+    """Quarter ends, report days, surprises and the post-earnings drift they start."""
+
+    pe_int: np.ndarray
+    pe_idx: np.ndarray
+    report_idx: np.ndarray
+    surprise_z: np.ndarray
+    valid: np.ndarray
+    q_rows: np.ndarray
+    q_cols: np.ndarray
+    rep_rows: np.ndarray
+    rep_e: np.ndarray
+    pead: np.ndarray
+    jump: np.ndarray | None = None
+
+
+@dataclass
+class _Planted:
+    """Predictable tickers (AR(1) idiosyncratic returns) and per-ticker drift breaks."""
+
+    predictable: np.ndarray
+    drift_tickers: np.ndarray
+    drift_idx: np.ndarray
+    drift_before: np.ndarray
+    drift_after: np.ndarray
+
+
+@dataclass
+class _Returns:
+    alpha: np.ndarray
+    log_return: np.ndarray
+    total_return_index: np.ndarray
+
+
+@dataclass
+class _Books:
+    """Quarterly fundamentals, earnings facts and the dividend-adjusted closes."""
+
+    close: np.ndarray
+    adj_close: np.ndarray
+    quarterly: dict[str, np.ndarray]
+    eps_actual: np.ndarray
+    eps_estimate: np.ndarray
+    earnings_surprise: np.ndarray
+
+
+@dataclass
+class _Revisions:
+    ticker: np.ndarray
+    day_idx: np.ndarray
+    value: np.ndarray
+
+
+@dataclass
+class _Bars:
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    adj_close: np.ndarray
+    volume: np.ndarray
 
 
 def _sector_table(n_sectors: int) -> tuple[list[str], list[str], np.ndarray]:
@@ -456,8 +656,67 @@ def _sector_table(n_sectors: int) -> tuple[list[str], list[str], np.ndarray]:
     return names, words, np.array([p[1:] for p in profiles])
 
 
-def _draw_tickers(config: SimulationConfig, rng: dict, n_days: int, words: list[str], profile: np.ndarray) -> _Tickers:
-    n = config.n_tickers
+def _streams(seed: int) -> dict[str, np.random.Generator]:
+    """One independent generator per random component (appending a stream changes no other)."""
+    streams = np.random.SeedSequence(seed).spawn(len(_STREAMS))
+    return {name: np.random.default_rng(stream) for name, stream in zip(_STREAMS, streams)}
+
+
+def _calendar_and_regime(config: SimulationConfig, rng: dict) -> _MarketPath:
+    """Stage 1: trading days, the 2-state regime chain, the market factor and the sector factors."""
+    day_int = trading_days_array(config.start, config.horizon_end, config.calendar).astype(np.int64)
+    n_days, df = len(day_int), config.student_t_df
+    leave = np.array([1.0 / config.bull_expected_duration, 1.0 / config.bear_expected_duration])
+    stationary = np.array([leave[1], leave[0]]) / leave.sum()
+    regime = _regime_path(rng["regime"], n_days, leave, stationary)
+    drift = np.array([config.bull_drift, config.bear_drift])
+    vol = np.array([config.bull_vol, config.bear_vol])
+    market_log_vol = _ar1(rng["market"], config.market_log_vol_persistence, config.market_log_vol_sd, (n_days,))
+    vol_break, drift_break = _market_break_paths(config, day_int)
+    market_vol = vol[regime] * np.exp(market_log_vol - config.market_log_vol_sd**2) * vol_break
+    market = drift[regime] + drift_break + market_vol * _standard_t(rng["market"], df, n_days)
+    n_sectors = config.n_sectors
+    sector_names, sector_words, profile = _sector_table(n_sectors)
+    rho = config.sector_correlation
+    sector_corr = np.full((n_sectors, n_sectors), rho) + (1 - rho) * np.eye(n_sectors)
+    sector_vol_t = config.sector_vol * np.sqrt(vol[regime] / vol[0])
+    sector_factors = _standard_t(rng["sectors"], df, (n_days, n_sectors)) @ np.linalg.cholesky(sector_corr).T
+    sector_factors *= sector_vol_t[:, None]
+    return _MarketPath(day_int, regime, leave, stationary, drift, vol, market_vol, market, sector_names,
+                       sector_words, profile, sector_vol_t, sector_factors)
+
+
+def _market_break_paths(config: SimulationConfig, day_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Market vol multiplier and added market drift per day from `config.market_breaks` (cumulative:
+    a "vol" break multiplies the vol from its date on, a "drift" break adds to the drift)."""
+    vol_break, drift_break = np.ones(len(day_int)), np.zeros(len(day_int))
+    for when, kind, value in config.market_breaks:
+        after = day_int >= np.datetime64(when, "D").astype(np.int64)
+        if kind == "vol":
+            vol_break[after] *= value
+        else:
+            drift_break[after] += value
+    return vol_break, drift_break
+
+
+def _market_change_points(config: SimulationConfig, day_int: np.ndarray) -> pl.DataFrame:
+    """`truth.market_change_points`: each break at the first trading day on or after its date."""
+    vol_break, drift_break = _market_break_paths(config, day_int)
+    rows = []
+    for when, kind, _ in sorted(config.market_breaks, key=lambda b: b[0]):
+        idx = int(np.searchsorted(day_int, np.datetime64(when, "D").astype(np.int64)))
+        if 0 < idx < len(day_int):
+            path = vol_break if kind == "vol" else drift_break
+            rows.append((int(day_int[idx]), kind, float(path[idx - 1]), float(path[idx])))
+    frame = pl.DataFrame(rows, schema={"date": pl.Int32, "kind": pl.String, "before": pl.Float64, "after": pl.Float64},
+                         orient="row")
+    return frame.with_columns(pl.col("date").cast(pl.Date))
+
+
+def _draw_tickers(config: SimulationConfig, rng: dict, words: list[str], profile: np.ndarray) -> _Tickers:
+    """Stage 2a: symbols, names, sectors, betas, loadings, base vols and sizes of the constituents
+    (the n_tickers listed at the start and the replacements that list later)."""
+    n = config.n_tickers + _n_replacements(config)
     r_tk = rng["tickers"]
     symbols = _ticker_symbols(n, config.benchmark_ticker)
     sector_of = r_tk.permutation(np.arange(n) % config.n_sectors)
@@ -470,83 +729,71 @@ def _draw_tickers(config: SimulationConfig, rng: dict, n_days: int, words: list[
     turnover = 0.004 * np.exp(r_tk.normal(0.0, 0.4, n))
     suffixes = r_tk.integers(0, len(_NAME_SUFFIXES), n)
     names = [f"{t.capitalize()} {words[s]} {_NAME_SUFFIXES[x]}" for t, s, x in zip(symbols, sector_of, suffixes)]
+    return _Tickers(symbols, names, sector_of, beta, sector_loading, idio_base, quality_static, ipo_price,
+                    shares_initial, turnover)
 
+
+def _n_replacements(config: SimulationConfig) -> int:
+    return int(round(config.delisting_fraction * config.n_tickers))
+
+
+def _listings(config: SimulationConfig, rng: dict, tk: _Tickers, n_days: int) -> None:
+    """Stage 2b: a stable universe. The first n_tickers list on day 0; `delisting_fraction` of them
+    (weights exp(-0.7 q0)) delist on a day uniform in [504, n_days - 253] and replacement j lists
+    the next trading day, so exactly n_tickers are listed every day. In place on `tk`, with the
+    (day x ticker) listed mask."""
+    n, n_total = config.n_tickers, len(tk.symbols)
     r_ls = rng["listing"]
-    listing_idx = np.zeros(n, dtype=np.int64)
-    late = r_ls.random(n) < config.late_listing_fraction
-    listing_idx[late] = r_ls.integers(126, max(n_days - 3 * 252, 127), late.sum())
-    last_idx = np.full(n, n_days - 1, dtype=np.int64)
-    delisted = np.zeros(n, dtype=bool)
-    n_delist = int(round(config.delisting_fraction * n))
-    if n_delist:
-        weights = np.exp(-0.7 * quality_static)
-        chosen = r_ls.choice(n, size=n_delist, replace=False, p=weights / weights.sum())
-        earliest = listing_idx[chosen] + 504
-        draws = r_ls.random(n_delist)
-        ok = earliest < n_days - 1
-        chosen, earliest, draws = chosen[ok], earliest[ok], draws[ok]
-        last_idx[chosen] = earliest + (draws * (n_days - 1 - earliest)).astype(np.int64)
+    listing_idx = np.zeros(n_total, dtype=np.int64)
+    last_idx = np.full(n_total, n_days - 1, dtype=np.int64)
+    delisted = np.zeros(n_total, dtype=bool)
+    n_replace = n_total - n
+    if n_replace:
+        weights = np.exp(-0.7 * tk.quality_static[:n])
+        chosen = r_ls.choice(n, size=n_replace, replace=False, p=weights / weights.sum())
+        lo, hi = 504, n_days - 253
+        last_idx[chosen] = lo + (r_ls.random(n_replace) * (hi - lo)).astype(np.int64)
         delisted[chosen] = True
+        listing_idx[n:] = last_idx[chosen] + 1
+    t_index = np.arange(n_days)[:, None]
+    tk.listing_idx, tk.last_idx, tk.delisted = listing_idx, last_idx, delisted
+    tk.listed = (t_index >= listing_idx[None, :]) & (t_index <= last_idx[None, :])
 
+
+def _vol_change_points(config: SimulationConfig, rng: dict, tk: _Tickers, n_days: int) -> None:
+    """Stage 2c: one idiosyncratic vol change point for a fraction of the tickers (in place on `tk`)."""
+    n = len(tk.symbols)
     r_cp = rng["change_points"]
     n_cp = int(round(config.change_point_fraction * n))
     candidates = r_cp.permutation(n)[:n_cp]
-    lo, hi = listing_idx[candidates] + 252, last_idx[candidates] - 252
+    lo, hi = tk.listing_idx[candidates] + 252, tk.last_idx[candidates] - 252
     draws, up, size = r_cp.random(n_cp), r_cp.random(n_cp) < 0.7, r_cp.uniform(2.0, 3.0, n_cp)
     ok = hi > lo
-    cp_tickers = candidates[ok]
-    cp_idx = np.full(n, n_days, dtype=np.int64)
-    cp_factor = np.ones(n)
-    cp_idx[cp_tickers] = lo[ok] + (draws[ok] * (hi[ok] - lo[ok])).astype(np.int64)
-    cp_factor[cp_tickers] = np.where(up[ok], size[ok], 1.0 / size[ok])
-    return _Tickers(symbols, names, sector_of, beta, sector_loading, idio_base, quality_static, ipo_price,
-                    shares_initial, turnover, listing_idx, last_idx, delisted, cp_tickers, cp_idx, cp_factor)
+    tk.cp_tickers = candidates[ok]
+    tk.cp_idx = np.full(n, n_days, dtype=np.int64)
+    tk.cp_factor = np.ones(n)
+    tk.cp_idx[tk.cp_tickers] = lo[ok] + (draws[ok] * (hi[ok] - lo[ok])).astype(np.int64)
+    tk.cp_factor[tk.cp_tickers] = np.where(up[ok], size[ok], 1.0 / size[ok])
 
 
-@functools.lru_cache(maxsize=2)
-def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
-    streams = np.random.SeedSequence(config.seed).spawn(len(_STREAMS))
-    rng = {name: np.random.default_rng(stream) for name, stream in zip(_STREAMS, streams)}
-    days = trading_days_array(config.start, config.horizon_end)
-    day_int = days.astype(np.int64)
-    n_days, n = len(days), config.n_tickers
-    t_index = np.arange(n_days)
-    df = config.student_t_df
-    col = np.arange(n)[None, :]
-
-    # ---- regime, market factor, sector factors
-    leave = np.array([1.0 / config.bull_expected_duration, 1.0 / config.bear_expected_duration])
-    stationary = np.array([leave[1], leave[0]]) / leave.sum()
-    regime = _regime_path(rng["regime"], n_days, leave, stationary)
-    drift = np.array([config.bull_drift, config.bear_drift])
-    vol = np.array([config.bull_vol, config.bear_vol])
-    market_log_vol = _ar1(rng["market"], config.market_log_vol_persistence, config.market_log_vol_sd, (n_days,))
-    market_vol = vol[regime] * np.exp(market_log_vol - config.market_log_vol_sd**2)
-    market = drift[regime] + market_vol * _standard_t(rng["market"], df, n_days)
-    n_sectors = config.n_sectors
-    sector_names, sector_words, profile = _sector_table(n_sectors)
-    rho = config.sector_correlation
-    sector_corr = np.full((n_sectors, n_sectors), rho) + (1 - rho) * np.eye(n_sectors)
-    sector_vol_t = config.sector_vol * np.sqrt(vol[regime] / vol[0])
-    sector_factors = _standard_t(rng["sectors"], df, (n_days, n_sectors)) @ np.linalg.cholesky(sector_corr).T
-    sector_factors *= sector_vol_t[:, None]
-
-    tk = _draw_tickers(config, rng, n_days, sector_words, profile)
-    beta = tk.beta
-    listed = (t_index[:, None] >= tk.listing_idx[None, :]) & (t_index[:, None] <= tk.last_idx[None, :])
-
-    # ---- idiosyncratic volatility (log-vol AR(1), regime, change points) and shocks
+def _idiosyncratic_vol(config: SimulationConfig, rng: dict, tk: _Tickers, path: _MarketPath) -> np.ndarray:
+    """Stage 3a: idio_i,t = base_i * cp_i,t * regime multiplier * exp(x_i,t - v_x)."""
+    n_days, n = path.n_days, len(tk.symbols)
     idio_vol = _ar1(rng["idio_vol"], config.idio_log_vol_persistence, config.idio_log_vol_sd, (n_days, n))
     idio_vol -= config.idio_log_vol_sd**2
     np.exp(idio_vol, out=idio_vol)
     idio_vol *= tk.idio_base
-    idio_vol *= np.array([1.0, config.bear_idio_vol_multiplier])[regime][:, None]
+    idio_vol *= np.array([1.0, config.bear_idio_vol_multiplier])[path.regime][:, None]
     cps = tk.cp_tickers
     root_factor = np.sqrt(tk.cp_factor[cps])[None, :]
-    idio_vol[:, cps] *= np.where(t_index[:, None] >= tk.cp_idx[cps][None, :], root_factor, 1.0 / root_factor)
-    idio_shock = _standard_t(rng["idio_shock"], df, (n_days, n))
+    after = np.arange(n_days)[:, None] >= tk.cp_idx[cps][None, :]
+    idio_vol[:, cps] *= np.where(after, root_factor, 1.0 / root_factor)
+    return idio_vol
 
-    # ---- latent characteristics
+
+def _latent_characteristics(config: SimulationConfig, rng: dict, tk: _Tickers, idio_shock: np.ndarray) -> _Latents:
+    """Stage 3b: the latent momentum, quality and sentiment AR(1)s and the static low_beta score."""
+    n_days, n = idio_shock.shape
     r_lt = rng["latents"]
     momentum = _ar1(r_lt, _half_life_persistence(config.momentum_half_life), 1.0, (n_days, n))
     quality = _ar1(r_lt, _half_life_persistence(config.quality_half_life), 1.0, (n_days, n))
@@ -559,62 +806,127 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     sentiment_phi = _half_life_persistence(config.sentiment_half_life)
     sentiment = _ar1(r_lt, sentiment_phi, 1.0, (n_days, n), sentiment_innovation)
     del sentiment_innovation
+    beta = tk.beta
     low_beta = -(beta - beta.mean()) / (beta.std() if beta.std() > 0 else 1.0)
+    return _Latents(momentum, quality, sentiment, low_beta)
 
-    # ---- earnings calendar, surprises, post-earnings drift
+
+def _planted_structures(config: SimulationConfig, rng: dict, tk: _Tickers, n_days: int) -> _Planted:
+    """Stage 3c: which tickers get an AR(1) idiosyncratic return and which a drift break (and when).
+
+    A drift break lies at least 252 days inside the listed life; the drift moves from -d/2 to
+    +d/2 times a random sign, d ~ U(drift_change_size)."""
+    n = len(tk.symbols)
+    r_pl = rng["planted"]
+    predictable = np.sort(r_pl.permutation(n)[: int(round(config.predictable_fraction * n))])
+    n_dc = int(round(config.drift_change_fraction * n))
+    candidates = r_pl.permutation(n)[:n_dc]
+    lo, hi = tk.listing_idx[candidates] + 252, tk.last_idx[candidates] - 252
+    draws, sign = r_pl.random(n_dc), np.where(r_pl.random(n_dc) < 0.5, -1.0, 1.0)
+    size = r_pl.uniform(*config.drift_change_size, n_dc) * sign
+    ok = hi > lo
+    drift_idx = lo[ok] + (draws[ok] * (hi[ok] - lo[ok])).astype(np.int64)
+    return _Planted(predictable, candidates[ok], drift_idx, -0.5 * size[ok], 0.5 * size[ok])
+
+
+def _news_sentiment(rng: dict, lat: _Latents) -> np.ndarray:
+    """Stage 3d: observable daily news_sentiment = tanh(0.6 (sentiment_latent + 0.8 N(0, 1)))."""
+    news = rng["news"].standard_normal(lat.sentiment.shape)
+    news *= 0.8
+    news += lat.sentiment
+    news *= 0.6
+    np.tanh(news, out=news)
+    return news
+
+
+def _planted_drift(config: SimulationConfig, tk: _Tickers, planted: _Planted, news: np.ndarray) -> np.ndarray:
+    """Meta-label drift k * base_i * sign(news_{t-1}) plus the per-ticker drift breaks."""
+    drift = np.zeros_like(news)
+    np.sign(news[:-1], out=drift[1:])
+    drift *= config.meta_label_strength * tk.idio_base
+    t_index = np.arange(news.shape[0])[:, None]
+    cols = planted.drift_tickers
+    drift[:, cols] += np.where(t_index >= planted.drift_idx[None, :], planted.drift_after, planted.drift_before)
+    return drift
+
+
+def _earnings_events(config: SimulationConfig, rng: dict, tk: _Tickers, path: _MarketPath,
+                     idio_vol: np.ndarray) -> _Earnings:
+    """Stage 4a: quarter ends, report days, standardized surprises, PEAD drift and report jumps."""
+    n, day_int = len(tk.symbols), path.day_int
     r_er = rng["earnings"]
     quarter_ends = _quarter_ends(config.start, config.horizon_end)
     n_q = len(quarter_ends)
     pe_int = quarter_ends.astype(np.int64)
     pe_idx = np.searchsorted(day_int, pe_int, side="right") - 1
     base_lag = r_er.uniform(25.0, 50.0, n) - 5.0 * tk.quality_static
-    lag = np.clip(np.round(base_lag[None, :] + r_er.normal(0.0, 3.0, (n_q, n))), 20, 58).astype(np.int64)
-    report_int = np.busday_offset((pe_int[:, None] + lag).astype("datetime64[D]"), 0, roll="forward").astype(np.int64)
-    report_idx = np.searchsorted(day_int, report_int)
-    surprise_z = _standard_t(r_er, df, (n_q, n))
+    lag = np.clip(np.round(base_lag[None, :] + r_er.normal(0.0, 3.0, (n_q, n))), 20, 57).astype(np.int64)
+    report_idx = np.searchsorted(day_int, pe_int[:, None] + lag)
+    surprise_z = _standard_t(r_er, config.student_t_df, (n_q, n))
     valid = (
-        (report_int <= day_int[-1])
+        (report_idx < path.n_days)
         & (pe_int[:, None] >= day_int[tk.listing_idx][None, :])
         & (report_idx <= tk.last_idx[None, :])
     )
     q_rows, q_cols = np.nonzero(valid)
     rep_rows = report_idx[q_rows, q_cols]
     rep_e = surprise_z[q_rows, q_cols]
-    pead = np.zeros((n_days, n))
+    pead = np.zeros((path.n_days, n))
     pead[rep_rows, q_cols] = rep_e
     pead = lfilter([1.0], [1.0, -math.exp(-1.0 / config.pead_decay_days)], pead, axis=0)
     jump = config.earnings_reaction * idio_vol[rep_rows, q_cols] * rep_e
+    return _Earnings(pe_int, pe_idx, report_idx, surprise_z, valid, q_rows, q_cols, rep_rows, rep_e, pead, jump)
 
-    # ---- expected returns (characteristics at t-1 only) and log total returns
+
+def _ticker_returns(config: SimulationConfig, path: _MarketPath, tk: _Tickers, lat: _Latents, earn: _Earnings,
+                    idio_vol: np.ndarray, idio_shock: np.ndarray, planted: _Planted, news: np.ndarray) -> _Returns:
+    """Stage 4b: g = alpha(t-1 characteristics) + planted drift + beta m + gamma f_sector + u + jump,
+    u = idio eps, filtered to an AR(1) u_t = phi u_t-1 + sqrt(1 - phi^2) idio eps in predictable tickers.
+
+    Consumes `idio_shock` (scaled in place by `idio_vol`).
+    """
+    n_days, n = idio_vol.shape
     alpha = np.empty((n_days, n))
     alpha[0] = 0.0
-    np.multiply(momentum[:-1], config.momentum_premium, out=alpha[1:])
-    alpha[1:] += config.quality_premium * quality[:-1]
-    alpha[1:] += config.pead_premium * pead[:-1]
-    alpha[1:] += config.sentiment_premium * sentiment[:-1]
-    alpha[1:] += config.low_beta_premium * low_beta
-    log_return = np.multiply.outer(market, beta)
-    sector_part = sector_factors[:, tk.sector_of]
+    np.multiply(lat.momentum[:-1], config.momentum_premium, out=alpha[1:])
+    alpha[1:] += config.quality_premium * lat.quality[:-1]
+    alpha[1:] += config.pead_premium * earn.pead[:-1]
+    alpha[1:] += config.sentiment_premium * lat.sentiment[:-1]
+    alpha[1:] += config.low_beta_premium * lat.low_beta
+    log_return = np.multiply.outer(path.market, tk.beta)
+    sector_part = path.sector_factors[:, tk.sector_of]
     sector_part *= tk.sector_loading
     log_return += sector_part
     del sector_part
     idio_shock *= idio_vol
+    cols, phi = planted.predictable, config.predictable_phi
+    if len(cols) and phi:
+        idio_shock[:, cols] = lfilter([math.sqrt(1.0 - phi * phi)], [1.0, -phi], idio_shock[:, cols], axis=0)
     log_return += idio_shock
-    del idio_shock
     log_return += alpha
-    log_return[rep_rows, q_cols] += jump
+    log_return += _planted_drift(config, tk, planted, news)
+    log_return[earn.rep_rows, earn.q_cols] += earn.jump
     total_return_index = np.cumsum(log_return, axis=0)
     total_return_index -= total_return_index[tk.listing_idx, np.arange(n)]
     np.exp(total_return_index, out=total_return_index)
+    return _Returns(alpha, log_return, total_return_index)
 
-    # ---- fundamentals in units of smoothed market cap
+
+def _fundamentals_and_dividends(config: SimulationConfig, rng: dict, tk: _Tickers, path: _MarketPath,
+                                lat: _Latents, earn: _Earnings, ret: _Returns) -> _Books:
+    """Stage 5a: quarterly statements in units of a smoothed market cap, dividends into closes,
+    earnings facts. Consumes `ret.total_return_index` (it becomes `adj_close`)."""
+    n_days, n = ret.total_return_index.shape
+    col = np.arange(n)[None, :]
+    n_q = len(earn.pe_int)
+    profile, q_pe = path.profile, lat.quality[earn.pe_idx]
     r_fd = rng["fundamentals"]
     ema_decay = _half_life_persistence(126.0)
+    total_return_index = ret.total_return_index
     ema_index, _ = lfilter([1.0 - ema_decay], [1.0, -ema_decay], total_return_index, axis=0,
                            zi=(ema_decay * total_return_index[0])[None, :])
-    ema_pe = ema_index[pe_idx]
+    ema_pe = ema_index[earn.pe_idx]
     del ema_index
-    q_pe = quality[pe_idx]
     shares = tk.shares_initial * np.exp(np.cumsum(-0.003 * q_pe + r_fd.normal(0.0, 0.01, (n_q, n)), axis=0))
     sales_noise = _ar1(r_fd, 0.7, 0.05, (n_q, n))
     season_phase = r_fd.uniform(0, 2 * np.pi, n)
@@ -645,26 +957,7 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     payout = np.where(pays, _sigmoid(-0.6 + 0.5 * tk.quality_static + r_fd.normal(0.0, 0.3, n)), 0.0)
     dividends = payout * np.maximum(net_income, 0.0)
 
-    # ---- dividends into prices: close = P0 * G * K, adj_close = P0 * G
-    ex_idx = report_idx + _EX_DIVIDEND_DELAY
-    pays_ex = valid & (ex_idx <= tk.last_idx[None, :])
-    dividend_drop = np.where(
-        pays_ex,
-        np.clip(dividends * ema_pe / total_return_index[np.minimum(ex_idx, n_days - 1), col], 0.0, 0.2),
-        0.0,
-    )
-    keep_before = np.exp(np.cumsum(np.log1p(-dividend_drop), axis=0) - np.log1p(-dividend_drop))
-    ex_rows, ex_cols = np.nonzero(pays_ex)
-    ex_day = ex_idx[ex_rows, ex_cols]
-    ex_keep = 1.0 - dividend_drop[ex_rows, ex_cols]
-    adj_close = total_return_index
-    adj_close *= tk.ipo_price
-    del total_return_index
-    close = np.ones((n_days, n))
-    close[ex_day, ex_cols] = ex_keep
-    np.cumprod(close, axis=0, out=close)
-    close *= adj_close
-
+    close, adj_close, keep_before = _dividend_adjusted_closes(tk, earn, ret, dividends * ema_pe)
     cap_proxy = tk.ipo_price * shares * ema_pe * keep_before
     quarterly = {
         "revenue": revenue, "gross_profit": gross_profit, "ebitda": ebitda, "net_income": net_income,
@@ -674,13 +967,44 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     quarterly = {k: v * cap_proxy for k, v in quarterly.items()}
     quarterly["shares_outstanding"] = np.round(shares)
     eps_actual = quarterly["net_income"] / shares
-    price_before = close[np.clip(report_idx - 1, 0, n_days - 1), col]
-    surprise_scale = 0.003 * np.exp(r_er.normal(0.0, 0.3, n))
-    earnings_surprise = surprise_scale * surprise_z
+    price_before = close[np.clip(earn.report_idx - 1, 0, n_days - 1), col]
+    surprise_scale = 0.003 * np.exp(rng["earnings"].normal(0.0, 0.3, n))
+    earnings_surprise = surprise_scale * earn.surprise_z
     eps_estimate = eps_actual - earnings_surprise * price_before
+    return _Books(close, adj_close, quarterly, eps_actual, eps_estimate, earnings_surprise)
 
-    # ---- analyst revisions (consensus_eps) between the previous and this report
+
+def _dividend_adjusted_closes(tk: _Tickers, earn: _Earnings, ret: _Returns,
+                              dividend_per_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """close = P0 * G * K, adj_close = P0 * G (in place on G), and K before each quarter's ex-date."""
+    n_days, n = ret.total_return_index.shape
+    col = np.arange(n)[None, :]
+    ex_idx = earn.report_idx + _EX_DIVIDEND_DELAY
+    pays_ex = earn.valid & (ex_idx <= tk.last_idx[None, :])
+    dividend_drop = np.where(
+        pays_ex,
+        np.clip(dividend_per_index / ret.total_return_index[np.minimum(ex_idx, n_days - 1), col], 0.0, 0.2),
+        0.0,
+    )
+    keep_before = np.exp(np.cumsum(np.log1p(-dividend_drop), axis=0) - np.log1p(-dividend_drop))
+    ex_rows, ex_cols = np.nonzero(pays_ex)
+    ex_day = ex_idx[ex_rows, ex_cols]
+    ex_keep = 1.0 - dividend_drop[ex_rows, ex_cols]
+    adj_close = ret.total_return_index
+    adj_close *= tk.ipo_price
+    ret.total_return_index = None
+    close = np.ones((n_days, n))
+    close[ex_day, ex_cols] = ex_keep
+    np.cumprod(close, axis=0, out=close)
+    close *= adj_close
+    return close, adj_close, keep_before
+
+
+def _analyst_revisions(rng: dict, tk: _Tickers, earn: _Earnings, books: _Books) -> _Revisions:
+    """Stage 5b: 1 + Poisson(2.5) consensus_eps revisions a quarter leading to eps_estimate."""
     r_rv = rng["revisions"]
+    n = len(tk.symbols)
+    q_rows, q_cols, report_idx = earn.q_rows, earn.q_cols, earn.report_idx
     prev_report = np.vstack([report_idx[:1] - 63, report_idx[:-1]])
     group_lo = np.maximum(prev_report + 1, tk.listing_idx[None, :])[q_rows, q_cols]
     group_hi = report_idx[q_rows, q_cols] - 1
@@ -694,48 +1018,44 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     distinct = np.ones(len(group), dtype=bool)
     distinct[:-1] = (group[:-1] != group[1:]) | (position[:-1] != position[1:])
     rev_scale = 0.004 * np.exp(r_rv.normal(0.0, 0.3, n))
-    window_price = close[np.maximum(group_lo - 1, tk.listing_idx[q_cols]), q_cols] * rev_scale[q_cols]
-    total_revision = window_price * (0.5 * rep_e + math.sqrt(0.75) * r_rv.standard_normal(len(q_rows)))
+    window_price = books.close[np.maximum(group_lo - 1, tk.listing_idx[q_cols]), q_cols] * rev_scale[q_cols]
+    total_revision = window_price * (0.5 * earn.rep_e + math.sqrt(0.75) * r_rv.standard_normal(len(q_rows)))
     path_noise = 0.3 * window_price[group] * r_rv.standard_normal(len(group))
-    consensus = eps_estimate[q_rows, q_cols][group] - (total_revision[group] + path_noise) * (1.0 - progress)
-    rev_cols, rev_pos, rev_val = q_cols[group][distinct], position[distinct], consensus[distinct]
+    consensus = books.eps_estimate[q_rows, q_cols][group] - (total_revision[group] + path_noise) * (1.0 - progress)
+    return _Revisions(q_cols[group][distinct], position[distinct], consensus[distinct])
 
-    # ---- OHLC and volume of the constituents
+
+def _constituent_ohlcv(rng: dict, path: _MarketPath, tk: _Tickers, earn: _Earnings, ret: _Returns,
+                       books: _Books, idio_vol: np.ndarray) -> _Bars:
+    """Stage 6a: open from the overnight gap, high/low extensions and volume around the closes.
+
+    Consumes `idio_vol` (squared in place)."""
     r_oh = rng["ohlc"]
-    total_vol = np.multiply.outer(market_vol**2, beta**2)
-    total_vol += np.multiply.outer(sector_vol_t**2, tk.sector_loading**2)
+    beta, log_return, close = tk.beta, ret.log_return, books.close
+    total_vol = np.multiply.outer(path.market_vol**2, beta**2)
+    total_vol += np.multiply.outer(path.sector_vol_t**2, tk.sector_loading**2)
     idio_vol *= idio_vol
     total_vol += idio_vol
-    del idio_vol
     np.sqrt(total_vol, out=total_vol)
-    log_open_to_close = r_oh.standard_normal((n_days, n))  # built up to log(close / open)
+    log_open_to_close = r_oh.standard_normal(close.shape)  # built up to log(close / open)
     log_open_to_close *= total_vol
     log_open_to_close *= -0.2
     log_open_to_close += 0.75 * log_return
-    log_open_to_close[rep_rows, q_cols] -= 0.75 * jump
+    log_open_to_close[earn.rep_rows, earn.q_cols] -= 0.75 * earn.jump
     open_ = np.exp(-log_open_to_close)
     del log_open_to_close
     open_ *= close
     high = np.maximum(open_, close)
-    bar_extension = r_oh.standard_exponential((n_days, n))
-    bar_extension *= total_vol
-    bar_extension *= 0.5
-    bar_extension += 1.0
-    high *= bar_extension
+    high *= _bar_extension(r_oh, total_vol)
     low = np.minimum(open_, close)
-    bar_extension = r_oh.standard_exponential((n_days, n))
-    bar_extension *= total_vol
-    bar_extension *= 0.5
-    bar_extension += 1.0
-    low /= bar_extension
-    del bar_extension
+    low /= _bar_extension(r_oh, total_vol)
 
     r_vo = rng["volume"]
-    volume = _ar1(r_vo, 0.9, 0.4, (n_days, n))
-    volume += 0.3 * regime[:, None]
+    volume = _ar1(r_vo, 0.9, 0.4, close.shape)
+    volume += 0.3 * path.regime[:, None]
     np.exp(volume, out=volume)
-    abs_shock = log_return - alpha
-    abs_shock -= np.multiply.outer(drift[regime], beta)
+    abs_shock = log_return - ret.alpha
+    abs_shock -= np.multiply.outer(path.drift[path.regime], beta)
     np.abs(abs_shock, out=abs_shock)
     abs_shock /= total_vol
     abs_shock *= 1.5
@@ -744,13 +1064,26 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     del abs_shock, total_vol
     volume *= tk.shares_initial * tk.turnover
     np.round(volume, out=volume)
+    return _Bars(open_, high, low, close, books.adj_close, volume)
 
-    # ---- benchmark: equal-weighted constituents listed yesterday and today
+
+def _bar_extension(r_oh: np.random.Generator, total_vol: np.ndarray) -> np.ndarray:
+    """1 + 0.5 sigma E, E exponential(1): the factor a high (low) extends beyond max (min) of open, close."""
+    extension = r_oh.standard_exponential(total_vol.shape)
+    extension *= total_vol
+    extension *= 0.5
+    extension += 1.0
+    return extension
+
+
+def _benchmark_ohlcv(config: SimulationConfig, rng: dict, path: _MarketPath, tk: _Tickers, ret: _Returns) -> _Bars:
+    """Stage 6b: the equal-weighted index of the constituents listed yesterday and today."""
     r_bm = rng["benchmark"]
-    in_index = listed.copy()
-    in_index[1:] &= listed[:-1]
+    n_days, n_sectors = path.n_days, config.n_sectors
+    in_index = tk.listed.copy()
+    in_index[1:] &= tk.listed[:-1]
     in_index[0] = False
-    simple = np.expm1(log_return)
+    simple = np.expm1(ret.log_return)
     simple[~in_index] = 0.0
     count = in_index.sum(axis=1)
     bench_return = simple.sum(axis=1) / np.maximum(count, 1)
@@ -759,50 +1092,87 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
     bench_return[0] = 0.0
     bench_log = np.log1p(bench_return)
     bench_close = 100.0 * np.exp(np.cumsum(bench_log))
-    sector_average_var = sector_vol_t**2 * (1 + (n_sectors - 1) * rho) / n_sectors
-    bench_vol = np.sqrt((beta.mean() * market_vol) ** 2 + sector_average_var)
+    rho = config.sector_correlation
+    sector_average_var = path.sector_vol_t**2 * (1 + (n_sectors - 1) * rho) / n_sectors
+    bench_vol = np.sqrt((tk.beta.mean() * path.market_vol) ** 2 + sector_average_var)
     bench_open = bench_close * np.exp(0.1 * bench_vol * r_bm.standard_normal(n_days) - 0.8 * bench_log)
     bench_high = np.maximum(bench_open, bench_close) * (1.0 + 0.4 * bench_vol * r_bm.standard_exponential(n_days))
     bench_low = np.minimum(bench_open, bench_close) / (1.0 + 0.4 * bench_vol * r_bm.standard_exponential(n_days))
     bench_volume = 8e7 * (1.0 + 1.5 * np.abs(bench_log) / bench_vol) * np.exp(0.25 * r_bm.standard_normal(n_days))
     bench_volume = np.round(bench_volume)
+    return _Bars(bench_open, bench_high, bench_low, bench_close, bench_close, bench_volume)
 
-    # ---- frames
-    news = sentiment[listed]
-    news += 0.8 * rng["news"].standard_normal(news.shape)
-    news *= 0.6
-    np.tanh(news, out=news)
+
+@functools.lru_cache(maxsize=2)
+def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
+    """The full horizon, stage by stage (each stage reads only what earlier stages returned)."""
+    rng = _streams(config.seed)
+    path = _calendar_and_regime(config, rng)
+    tk = _draw_tickers(config, rng, path.sector_words, path.profile)
+    _listings(config, rng, tk, path.n_days)
+    _vol_change_points(config, rng, tk, path.n_days)
+    idio_vol = _idiosyncratic_vol(config, rng, tk, path)
+    idio_shock = _standard_t(rng["idio_shock"], config.student_t_df, idio_vol.shape)
+    latents = _latent_characteristics(config, rng, tk, idio_shock)
+    planted = _planted_structures(config, rng, tk, path.n_days)
+    news = _news_sentiment(rng, latents)
+    earnings = _earnings_events(config, rng, tk, path, idio_vol)
+    returns = _ticker_returns(config, path, tk, latents, earnings, idio_vol, idio_shock, planted, news)
+    del idio_shock
+    books = _fundamentals_and_dividends(config, rng, tk, path, latents, earnings, returns)
+    revisions = _analyst_revisions(rng, tk, earnings, books)
+    bars = _constituent_ohlcv(rng, path, tk, earnings, returns, books, idio_vol)
+    bench = _benchmark_ohlcv(config, rng, path, tk, returns)
+    universe, prices, facts = _market_frames(config, path, tk, news, earnings, books, revisions, bars, bench)
+    if config.n_crypto or config.n_fx:
+        universe, prices = _with_other_asset_classes(config, rng, universe, prices)
+    return SimulatedMarket(universe, prices, facts, _ground_truth(config, path, tk, latents, earnings, returns, planted))
+
+
+def _market_frames(config: SimulationConfig, path: _MarketPath, tk: _Tickers, news: np.ndarray,
+                   earn: _Earnings, books: _Books, rev: _Revisions, bars: _Bars,
+                   bench: _Bars) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Stage 7: universe, prices and facts (with the daily news_sentiment) in canonical layouts."""
+    listed, day_int = tk.listed, path.day_int
+    news = news[listed]
     symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
     bench_pos = int(np.searchsorted(np.array(tk.symbols), config.benchmark_ticker))
-    prices = _prices_frame(
-        day_int, listed, bench_pos, tk.symbols, config.benchmark_ticker,
-        {"open": (open_, bench_open), "high": (high, bench_high), "low": (low, bench_low),
-         "close": (close, bench_close), "adj_close": (adj_close, bench_close), "volume": (volume, bench_volume)},
-    )
-    universe = _universe_frame(config, tk, sector_names, day_int, bench_pos)
-    quarterly_values = {m: quarterly[m][q_rows, q_cols] for m in QUARTERLY_METRICS}
-    quarterly_values["eps_actual"] = eps_actual[q_rows, q_cols]
-    quarterly_values["eps_estimate"] = eps_estimate[q_rows, q_cols]
-    quarterly_values["earnings_surprise"] = earnings_surprise[q_rows, q_cols]
+    columns = ("open", "high", "low", "close", "adj_close", "volume")
+    prices = _prices_frame(day_int, listed, bench_pos, tk.symbols, config.benchmark_ticker,
+                           {c: (getattr(bars, c), getattr(bench, c)) for c in columns})
+    universe = _universe_frame(config, tk, path.sector_names, day_int, bench_pos)
+    q_rows, q_cols = earn.q_rows, earn.q_cols
+    quarterly_values = {m: books.quarterly[m][q_rows, q_cols] for m in QUARTERLY_METRICS}
+    quarterly_values["eps_actual"] = books.eps_actual[q_rows, q_cols]
+    quarterly_values["eps_estimate"] = books.eps_estimate[q_rows, q_cols]
+    quarterly_values["earnings_surprise"] = books.earnings_surprise[q_rows, q_cols]
     fundamentals = _facts_frame(
-        symbols, q_cols, pe_int[q_rows], day_int[rep_rows], quarterly_values,
-        rev_cols, day_int[rev_pos], rev_val, listed, day_int, news,
+        symbols, q_cols, earn.pe_int[q_rows], day_int[earn.rep_rows], quarterly_values,
+        rev.ticker, day_int[rev.day_idx], rev.value, listed, day_int, news,
     )
+    return universe, prices, fundamentals
 
-    # ---- ground truth
+
+def _ground_truth(config: SimulationConfig, path: _MarketPath, tk: _Tickers, lat: _Latents, earn: _Earnings,
+                  ret: _Returns, planted: _Planted) -> GroundTruth:
+    """Stage 8: the truth frames, assembled from what the stages returned."""
+    listed, day_int, beta = tk.listed, path.day_int, tk.beta
+    symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
+    n = len(tk.symbols)
     characteristics = pl.DataFrame(
         {
             "date": _date_series("date", np.broadcast_to(day_int[:, None], listed.shape)[listed]),
             "ticker": symbols.gather(np.broadcast_to(np.arange(n, dtype=np.int32), listed.shape)[listed]),
-            "momentum_drift": momentum[listed],
-            "low_beta": np.broadcast_to(low_beta, listed.shape)[listed],
-            "quality": quality[listed],
-            "pead_drift": pead[listed],
-            "sentiment_latent": sentiment[listed],
+            "momentum_drift": lat.momentum[listed],
+            "low_beta": np.broadcast_to(lat.low_beta, listed.shape)[listed],
+            "quality": lat.quality[listed],
+            "pead_drift": earn.pead[listed],
+            "sentiment_latent": lat.sentiment[listed],
             "beta": np.broadcast_to(beta, listed.shape)[listed],
-            "alpha": alpha[listed],
+            "alpha": ret.alpha[listed],
         }
     )
+    cps = tk.cp_tickers
     cp_order = cps[np.argsort(tk.cp_idx[cps], kind="stable")]
     change_points = pl.DataFrame(
         {
@@ -813,8 +1183,9 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
         },
         schema={"ticker": pl.String, "date": pl.Date, "vol_before": pl.Float64, "vol_after": pl.Float64},
     )
-    truth = GroundTruth(
-        regime=pl.DataFrame({"date": _date_series("date", day_int), "state": regime.astype(np.int32)}),
+    leave = path.leave
+    return GroundTruth(
+        regime=pl.DataFrame({"date": _date_series("date", day_int), "state": path.regime.astype(np.int32)}),
         betas=pl.DataFrame({"ticker": symbols, "beta": beta}),
         change_points=change_points,
         premia={
@@ -827,15 +1198,110 @@ def _simulate_full(config: SimulationConfig) -> SimulatedMarket:
         characteristics=characteristics,
         regime_params={
             "state_names": ("calm bull", "volatile bear"),
-            "drift": tuple(float(x) for x in drift),
-            "vol": tuple(float(x) for x in vol),
+            "drift": tuple(float(x) for x in path.drift),
+            "vol": tuple(float(x) for x in path.vol),
             "transition_matrix": ((1.0 - leave[0], leave[0]), (leave[1], 1.0 - leave[1])),
             "expected_duration_days": (config.bull_expected_duration, config.bear_expected_duration),
-            "stationary_distribution": tuple(float(x) for x in stationary),
+            "stationary_distribution": tuple(float(x) for x in path.stationary),
             "idio_vol_multiplier": (1.0, config.bear_idio_vol_multiplier),
         },
+        **_planted_truth(config, path, tk, planted),
     )
-    return SimulatedMarket(universe=universe, prices=prices, fundamentals=fundamentals, truth=truth)
+
+
+def _planted_truth(config: SimulationConfig, path: _MarketPath, tk: _Tickers, planted: _Planted) -> dict:
+    symbols = pl.Series("ticker", tk.symbols, dtype=pl.String)
+    predictable = pl.DataFrame(
+        {"ticker": symbols.gather(planted.predictable), "kind": "ar1_idio", "strength": config.predictable_phi},
+        schema=PREDICTABLE_COLUMNS,
+    ) if config.predictable_phi else pl.DataFrame(schema=PREDICTABLE_COLUMNS)
+    order = np.argsort(planted.drift_idx, kind="stable")
+    drift_change_points = pl.DataFrame(
+        {
+            "ticker": symbols.gather(planted.drift_tickers[order]),
+            "date": _date_series("date", path.day_int[planted.drift_idx[order]]),
+            "drift_before": planted.drift_before[order],
+            "drift_after": planted.drift_after[order],
+        },
+        schema=DRIFT_CHANGE_COLUMNS,
+    )
+    meta_label = {
+        "feature": "news_sentiment",
+        "side_rule": "momentum side = sign of the trailing 20-day return at the bet's start",
+        "sign": 1,
+        "strength": config.meta_label_strength,
+        "drift_formula": "daily log-return drift = strength * idio_base_i * sign(news_sentiment_i,t-1)",
+        "description": (
+            "A momentum bet whose side agrees with the sign of the ticker's latest news_sentiment "
+            "(known at the bet's start) drifts in its favour by strength * idio_base a day, one that "
+            "disagrees drifts against it: agreement raises the chance of hitting the profit-taking "
+            "barrier before the stop (module docstring gives the measured hit rates)."
+        ),
+    }
+    return dict(predictable=predictable, drift_change_points=drift_change_points,
+                market_change_points=_market_change_points(config, path.day_int), meta_label=meta_label)
+
+
+_FX_LEVELS = (1.10, 110.0, 1.30, 0.75, 0.95, 1.30)
+
+
+def _with_other_asset_classes(config: SimulationConfig, rng: dict, universe: pl.DataFrame,
+                              prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stage 7b (opt-in): crypto (every calendar day) and FX (every weekday) symbols appended to the
+    universe and prices. Crypto: g = 0.0005 + b_i c_t + 0.02 eps, c_t a common factor with vol
+    0.03 * exp(h_t - v_h) (log-vol AR(1), persistence 0.97, sd 0.3), b_i ~ U(0.8, 1.3): ~4% a day
+    (~75% a year). FX: g = 0.006 eps (~9.5% a year), no drift, volume 0. eps Student-t(df)."""
+    days = np.arange(np.datetime64(config.start, "D"), np.datetime64(config.horizon_end, "D") + 1)
+    frames, rows = [prices], []
+    for kind, n, stream in (("crypto", config.n_crypto, "crypto"), ("fx", config.n_fx, "fx")):
+        if not n:
+            continue
+        kind_days = days if kind == "crypto" else days[np.is_busday(days)]
+        symbols = list((CRYPTO_SYMBOLS if kind == "crypto" else FX_SYMBOLS)[:n])
+        bars = _other_asset_bars(config, rng[stream], kind, len(kind_days), n)
+        frames.append(_long_bars(kind_days, symbols, bars))
+        rows += [(sym, f"{sym} (simulated {kind})", "Crypto" if kind == "crypto" else "FX", kind,
+                  kind_days[0].item(), None, False) for sym in symbols]
+    extra = pl.DataFrame(rows, schema=UNIVERSE_COLUMNS, orient="row")
+    universe = pl.concat([universe, extra]).sort("ticker")
+    return universe, pl.concat(frames).sort("date", "ticker")
+
+
+def _other_asset_bars(config: SimulationConfig, rng: np.random.Generator, kind: str, n_days: int,
+                      n: int) -> dict[str, np.ndarray]:
+    df = config.student_t_df
+    if kind == "crypto":
+        common_vol = 0.03 * np.exp(_ar1(rng, 0.97, 0.3, (n_days,)) - 0.09)
+        loading = rng.uniform(0.8, 1.3, n)
+        vol = np.sqrt(np.multiply.outer(common_vol**2, loading**2) + 0.02**2)
+        log_return = 0.0005 + np.multiply.outer(common_vol * _standard_t(rng, df, n_days), loading)
+        log_return += 0.02 * _standard_t(rng, df, (n_days, n))
+        level = 100.0 * np.exp(rng.normal(0.0, 1.0, n))
+    else:
+        vol = np.full((n_days, n), 0.006)
+        log_return = 0.006 * _standard_t(rng, df, (n_days, n))
+        level = np.array(_FX_LEVELS[:n])
+    log_return[0] = 0.0
+    close = level * np.exp(np.cumsum(log_return, axis=0))
+    open_ = close * np.exp(0.05 * vol * rng.standard_normal((n_days, n)) - log_return)
+    high = np.maximum(open_, close) * _bar_extension(rng, vol)
+    low = np.minimum(open_, close) / _bar_extension(rng, vol)
+    if kind == "crypto":
+        volume = np.round(2e4 * np.exp(_ar1(rng, 0.9, 0.4, (n_days, n))) * (1.0 + 1.5 * np.abs(log_return) / vol))
+    else:
+        volume = np.zeros((n_days, n))
+    return {"open": open_, "high": high, "low": low, "close": close, "adj_close": close, "volume": volume}
+
+
+def _long_bars(days: np.ndarray, symbols: list[str], bars: dict[str, np.ndarray]) -> pl.DataFrame:
+    """(date, ticker) rows of full (day x symbol) matrices."""
+    n_days, n = len(days), len(symbols)
+    data = {
+        "date": pl.Series("date", np.repeat(days, n), dtype=pl.Date),
+        "ticker": pl.Series("ticker", symbols * n_days, dtype=pl.String),
+    }
+    data.update({name: matrix.ravel() for name, matrix in bars.items()})
+    return pl.DataFrame(data, schema=PRICE_COLUMNS)
 
 
 def _prices_frame(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
+from quant_lib._lazy import LazyModule
 from quant_lib.portfolio._validation import as_covariance, as_vector
+
+scipy_linalg = LazyModule("scipy.linalg")
 
 
 @dataclass(frozen=True)
@@ -136,10 +138,10 @@ def black_litterman_weights(
     matrix = as_covariance(posterior_cov)
     mu = as_vector(posterior_returns, matrix.shape[0], "posterior_returns")
     try:
-        factor = scipy.linalg.cho_factor(risk_aversion * matrix, check_finite=False)
+        factor = scipy_linalg.cho_factor(risk_aversion * matrix, check_finite=False)
     except np.linalg.LinAlgError as exc:
         raise np.linalg.LinAlgError("posterior covariance is not positive definite; use a shrunk covariance") from exc
-    weights = scipy.linalg.cho_solve(factor, mu, check_finite=False)
+    weights = scipy_linalg.cho_solve(factor, mu, check_finite=False)
     if long_only:
         weights = np.clip(weights, 0.0, None)
     total = weights.sum()

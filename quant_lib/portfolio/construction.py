@@ -308,8 +308,16 @@ def _frame(parts: list[dict[str, np.ndarray]], schema: dict[str, pl.DataType]) -
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.DataFrame(
-        [pl.Series(name, np.concatenate([p[name] for p in parts])).cast(dtype) for name, dtype in schema.items()]
+        [_series(name, np.concatenate([p[name] for p in parts]), dtype) for name, dtype in schema.items()]
     )
+
+
+def _series(name: str, values: np.ndarray, dtype: pl.DataType) -> pl.Series:
+    """A typed column; object arrays (strings with None) go through a list, since polars infers
+    `Object` from an object array whose first element is None and cannot cast that."""
+    if values.dtype == object:
+        return pl.Series(name, values.tolist(), dtype=dtype)
+    return pl.Series(name, values).cast(dtype)
 
 
 def candidate_covariance(rankings: pl.DataFrame, prices: pl.DataFrame, config: PortfolioConfig) -> pl.DataFrame:

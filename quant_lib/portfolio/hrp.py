@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import leaves_list
-from scipy.cluster.hierarchy import linkage as scipy_linkage
-from scipy.spatial.distance import squareform
 
+from quant_lib._lazy import LazyModule
 from quant_lib.portfolio._validation import as_covariance, as_returns_matrix
+
+hierarchy = LazyModule("scipy.cluster.hierarchy")
+distance = LazyModule("scipy.spatial.distance")
 
 HRP_LINKAGES = ("single", "average", "complete", "ward")
 
 
 def correlation_distance(corr: np.ndarray) -> np.ndarray:
     """Condensed distance vector d_ij = sqrt(0.5 (1 - rho_ij)), rho clipped to [-1, 1]."""
-    condensed = squareform(corr, checks=False)
+    condensed = distance.squareform(corr, checks=False)
     return np.sqrt(np.minimum(np.maximum((1.0 - condensed) * 0.5, 0.0), 1.0))
 
 
@@ -25,7 +26,7 @@ def hrp_order(corr: np.ndarray, linkage: str = "single") -> np.ndarray:
         raise ValueError(f"linkage must be one of {HRP_LINKAGES}, got {linkage!r}")
     if corr.shape[0] == 1:
         return np.zeros(1, dtype=np.intp)
-    return leaves_list(scipy_linkage(correlation_distance(corr), method=linkage))
+    return hierarchy.leaves_list(hierarchy.linkage(correlation_distance(corr), method=linkage))
 
 
 def _block_sums(matrix: np.ndarray) -> np.ndarray:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
-import scipy.linalg
 
+from quant_lib._lazy import LazyModule
 from quant_lib.portfolio._validation import as_covariance, as_vector
+
+cp = LazyModule("cvxpy")
+scipy_linalg = LazyModule("scipy.linalg")
 
 SOLVER_PREFERENCE = ("CLARABEL", "OSQP", "SCS")
 # Weight errors scale like sqrt(objective gap), so the default 1e-8 gaps leave ~1e-4 noise in weights.
@@ -56,7 +58,7 @@ def statistical_factor_model(cov: np.ndarray, n_factors: int) -> tuple[np.ndarra
     n = matrix.shape[0]
     if not 1 <= n_factors <= n:
         raise ValueError(f"n_factors must be in [1, {n}], got {n_factors}")
-    eigenvalues, eigenvectors = scipy.linalg.eigh(
+    eigenvalues, eigenvectors = scipy_linalg.eigh(
         matrix, subset_by_index=[n - n_factors, n - 1], check_finite=False, driver="evr"
     )
     loadings = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))

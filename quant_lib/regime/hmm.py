@@ -14,7 +14,10 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from hmmlearn.hmm import GaussianHMM
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hmmlearn.hmm import GaussianHMM
 
 MIN_OBSERVATIONS = 60
 DEFAULT_LOOKBACK = 1260
@@ -86,6 +89,8 @@ def _fit_model(x: np.ndarray, n_states: int, seed: int, n_iter: int, tol: float)
 def _fit_model_with(
     x: np.ndarray, var: float, n_states: int, seed: int, n_iter: int, tol: float, implementation: str
 ) -> _FittedRegimeModel | str:
+    from hmmlearn.hmm import GaussianHMM  # scikit-learn behind it: ~2.5 s to import, only when fitting
+
     model = GaussianHMM(
         n_components=n_states,
         covariance_type="diag",

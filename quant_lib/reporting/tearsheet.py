@@ -18,9 +18,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
+
+from quant_lib._lazy import LazyModule
+
+go = LazyModule("plotly.graph_objects")
+_subplots = LazyModule("plotly.subplots")
 
 PANEL_TITLES = (
     "Equity vs Benchmark",
@@ -124,7 +127,7 @@ def build_tearsheet_figure(
     dates = frame["date"].to_list()
     titles = list(PANEL_TITLES)
     titles[2] = f"Rolling Sharpe ({rolling_window}d)"
-    fig = make_subplots(
+    fig = _subplots.make_subplots(
         rows=7,
         cols=1,
         subplot_titles=[*titles, METRICS_TITLE],

@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from deap import algorithms, base, creator, tools
+
+from quant_lib._lazy import LazyModule
+
+algorithms = LazyModule("deap.algorithms")
+base = LazyModule("deap.base")
+creator = LazyModule("deap.creator")
+tools = LazyModule("deap.tools")
 
 ParamRanges = Mapping[str, tuple[float, float, type | str]]
 FitnessFn = Callable[[dict[str, Any]], Any]

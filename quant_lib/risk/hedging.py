@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+
+from quant_lib._lazy import LazyModule
+
+special = LazyModule("scipy.special")
 
 
 def _d1_d2(spot, strike, maturity, rate, volatility) -> tuple[np.ndarray, np.ndarray]:
@@ -21,14 +24,14 @@ def black_scholes_call(spot, strike, maturity, rate, volatility):
     """European call C = S N(d1) - K e^{-rT} N(d2) (Black & Scholes 1973); numpy-broadcast inputs,
     maturity in years, continuously compounded rate."""
     d1, d2 = _d1_d2(spot, strike, maturity, rate, volatility)
-    price = np.asarray(spot) * norm.cdf(d1) - np.asarray(strike) * np.exp(-rate * np.asarray(maturity)) * norm.cdf(d2)
+    price = np.asarray(spot) * special.ndtr(d1) - np.asarray(strike) * np.exp(-rate * np.asarray(maturity)) * special.ndtr(d2)
     return float(price) if np.ndim(price) == 0 else price
 
 
 def black_scholes_put(spot, strike, maturity, rate, volatility):
     """European put P = K e^{-rT} N(-d2) - S N(-d1); P = C - S + K e^{-rT} (put-call parity)."""
     d1, d2 = _d1_d2(spot, strike, maturity, rate, volatility)
-    price = np.asarray(strike) * np.exp(-rate * np.asarray(maturity)) * norm.cdf(-d2) - np.asarray(spot) * norm.cdf(-d1)
+    price = np.asarray(strike) * np.exp(-rate * np.asarray(maturity)) * special.ndtr(-d2) - np.asarray(spot) * special.ndtr(-d1)
     return float(price) if np.ndim(price) == 0 else price
 
 

@@ -6,9 +6,11 @@ from typing import NamedTuple
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
+from quant_lib._lazy import LazyModule
 from quant_lib.portfolio._validation import as_covariance, as_returns_matrix, as_vector
+
+special = LazyModule("scipy.special")
 
 
 class ComponentVaR(NamedTuple):
@@ -23,7 +25,7 @@ class ComponentVaR(NamedTuple):
 def _z(confidence: float) -> float:
     if not 0.5 < confidence < 1:
         raise ValueError(f"confidence must be in (0.5, 1), got {confidence}")
-    return float(norm.ppf(confidence))
+    return float(special.ndtri(confidence))
 
 
 def parametric_var(
