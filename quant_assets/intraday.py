@@ -1,9 +1,9 @@
 """`intraday_bars` (group `market`): bars of INTRADAY_SYMBOLS at INTRADAY_INTERVALS per trading day."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, Output, asset
+from dagster import AssetExecutionContext, AssetIn, asset
 
-from quant_assets.checks import check_specs, to_check_results
+from quant_assets.checks import check_specs, validated_output
 from quant_assets.partitions import daily_asset, partition_dates
 from quant_lib.data.intraday import DAILY_PRICE_RTOL, DAILY_VOLUME_TOL, intraday_checks
 from quant_resources.market_data import MarketDataResource
@@ -37,9 +37,6 @@ def intraday_bars(context: AssetExecutionContext, market_data: MarketDataResourc
     daily = prices.filter(pl.col("ticker").is_in(symbols))
     tolerances = (DAILY_PRICE_RTOL, DAILY_VOLUME_TOL, 0.0) if simulated else (REAL_PRICE_RTOL, DAILY_VOLUME_TOL, REAL_VOLUME_RTOL)
     context.log.info(f"intraday_bars {first}..{last}: {bars.height} bars of {symbols} from {source.name}")
-    yield Output(
-        bars,
-        metadata={"source": source.name, "symbols": ", ".join(symbols), "intervals": ", ".join(market_data.intraday_intervals),
-                  "dagster/row_count": bars.height, "repairs": str(source.last_repairs)},
-    )
-    yield from to_check_results(intraday_checks(bars, daily, *tolerances))
+    metadata = {"source": source.name, "symbols": ", ".join(symbols), "intervals": ", ".join(market_data.intraday_intervals),
+                "dagster/row_count": bars.height, "repairs": str(source.last_repairs)}
+    yield from validated_output(bars, intraday_checks(bars, daily, *tolerances), metadata)

@@ -26,3 +26,20 @@ def test_intraday_bars_materialize_and_aggregate_to_prices(sim_resources, instan
     assert days == ["2024-05-23", "2024-05-24", "2024-05-28", "2024-05-29"]  # 05-27: Memorial Day
     assert per_day["ticker"].n_unique() == 5 and "SPY" in per_day["ticker"].to_list()
     assert set(per_day["len"]) == {78}
+
+
+def test_failing_intraday_check_writes_nothing(sim_resources, instance, warehouse_path, monkeypatch):
+    """Issue 15 item 3 for `intraday_bars`: blocking checks run before the write."""
+    from dagster import AssetKey
+
+    from quant_lib.data.quality import CheckOutcome
+
+    monkeypatch.setattr(intraday, "intraday_checks", lambda *a, **k: [CheckOutcome("matches_daily", False, "bars disagree")])
+    result = materialize(
+        [market.universe, market.prices, intraday.intraday_bars], resources=sim_resources, instance=instance,
+        partition_key="2024-05-23", raise_on_error=False,
+    )
+    assert not result.success
+    assert [c.passed for c in result.get_asset_check_evaluations() if c.check_name == "matches_daily"] == [False]
+    assert not Warehouse(warehouse_path).has_table("intraday_bars")
+    assert "2024-05-23" not in instance.get_materialized_partitions(AssetKey("intraday_bars"))
