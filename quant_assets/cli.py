@@ -83,6 +83,7 @@ def download(assets: str, interval: str, days: int) -> None:
     from quant_assets.definitions import defs
     from quant_assets.reporting import backfill_missing
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
 
     job = defs.resolve_job_def("daily_job")
     graph = defs.resolve_asset_graph()
@@ -90,7 +91,9 @@ def download(assets: str, interval: str, days: int) -> None:
     last = latest_trading_day(date.today())
     first = shift_trading_days(last, -(days - 1))
     click.echo(f"symbols requested: {', '.join(_symbols(assets))} (the provider's universe is downloaded)")
-    results = backfill_missing(job, DagsterInstance.get(), [("market data", first, last, keys)], total_steps=1)
+    instance = DagsterInstance.get()
+    recover_and_report(instance)
+    results = backfill_missing(job, instance, [("market data", first, last, keys)], total_steps=1)
     if not all(r.success for r in results):
         raise click.ClickException("download failed; see the log")
     click.echo(f"market data {first} .. {last} in the warehouse")
