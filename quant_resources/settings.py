@@ -163,7 +163,9 @@ class PlatformSettings(BaseSettings):
 def get_settings() -> PlatformSettings:
     """The process-wide settings (read once); makes MARKET_CALENDAR the default trading calendar."""
     from quant_lib.data.calendar import set_default_calendar
+    from quant_resources.calendar_cache import load_session_table
 
     settings = PlatformSettings()
+    load_session_table(settings.market_calendar, settings.cache_dir)
     set_default_calendar(settings.market_calendar)
     return settings
