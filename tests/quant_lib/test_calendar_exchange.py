@@ -78,17 +78,3 @@ def test_universe_calendars_follow_the_asset_class() -> None:
     universe = pl.DataFrame({"ticker": ["SPY", "AAA", "BTC-USD", "EURUSD=X"], "asset_class": ["etf", "equity", "crypto", "fx"]})
     assert universe_calendars(universe)["calendar"].to_list() == ["XNYS", "XNYS", "24/7", "24/5"]
 
-
-def test_intraday_settings_parse_and_reject_unknown_intervals(monkeypatch) -> None:
-    from pydantic import ValidationError
-
-    from quant_resources.settings import PlatformSettings
-
-    monkeypatch.setenv("INTRADAY_SYMBOLS", "SPY, AAPL")
-    monkeypatch.setenv("INTRADAY_INTERVALS", "1m,1h")
-    settings = PlatformSettings()
-    assert settings.intraday_symbols == ["SPY", "AAPL"] and settings.intraday_intervals == ["1m", "1h"]
-    assert settings.market_calendar == "XNYS" and settings.intraday_history_days == 60
-    monkeypatch.setenv("INTRADAY_INTERVALS", "2m")
-    with pytest.raises(ValidationError, match="unsupported"):
-        PlatformSettings()
