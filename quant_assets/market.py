@@ -83,7 +83,7 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     settings = get_settings()
     policy = BadNumberPolicy(min_price=settings.price_min, max_price=settings.price_max, max_volume=settings.volume_max)
     cleaned, report = clean_ohlcv(raw, context=mode, policy=policy)
-    in_range = cleaned.filter(pl.col("date").is_between(first, last))
+    in_range = cleaned.filter(pl.col("date").is_in(days))  # sessions only: no weekend crypto rows on XNYS
     as_of = min(last, date.today())
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
     metadata = {
