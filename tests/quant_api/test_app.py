@@ -134,3 +134,15 @@ def test_responses_are_cached_per_snapshot_and_a_publish_invalidates(tmp_path):
         second = _publish(tmp_path, "run-b", 3.0)
         fresh = client.get("/api/v1/quant/rankings?limit=1").json()
         assert fresh["snapshot_id"] == second and fresh["rankings"][0]["score"] == 3.0
+
+
+def test_the_api_imports_neither_the_asset_graph_nor_dagster_nor_heavy_libraries():
+    """Layering (quant_api depends on quant_lib and quant_resources only) and a fast start."""
+    heavy = ("quant_assets", "dagster", "torch", "sklearn", "scipy", "plotly", "mlflow", "numba")
+    script = (
+        "import sys, quant_api.app, quant_api.server; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
