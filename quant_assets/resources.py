@@ -8,6 +8,8 @@ from quant_assets.research import ReportsResource
 from quant_resources.compute import ComputeBackend
 from quant_resources.experiments import ExperimentStoreResource
 from quant_resources.market_data import MarketDataResource
+from quant_resources.model_registry import ModelRegistryResource
+from quant_resources.model_store import ModelStoreResource
 from quant_resources.settings import PlatformSettings, get_settings
 from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
 
@@ -29,4 +31,8 @@ def build_resources(settings: PlatformSettings | None = None) -> dict:
             root_dir=str(settings.mlflow_dir), mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None
         ),
         "reports": ReportsResource(directory=str(settings.reports_dir)),
+        "model_registry": ModelRegistryResource(
+            root_dir=str(settings.mlflow_dir), tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None
+        ),
+        "model_store": ModelStoreResource(root_dir=str(settings.models_dir)),
     }

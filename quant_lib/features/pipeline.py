@@ -6,7 +6,7 @@ minus the same bar's mean over the frame's tickers; 0 for a single ticker), BOCP
 by ``transform``: all-NaN and constant columns dropped, of each pair with |corr| > 0.95 the
 second (in column order) dropped; finally a causal rolling z-score per ticker,
 ``(x - mean_w(x)) / (std_w(x) + epsilon)`` over the last ``zscore_window`` rows (at least
-``zscore_min_periods``). Rows whose features are not all finite are dropped.
+``zscore_min_periods`` finite values; warm-up NaN are skipped, not propagated). Rows whose features are not all finite are dropped.
 
 Targets: ``y[t] = ln(close[t + h] / close[t])`` (h = ``forecast_horizon``), or that minus the
 bar's cross-sectional mean (``target="excess_log_return"``). They are computed apart from X and
@@ -132,9 +132,11 @@ class FeaturePipeline:
 
     def _zscore(self, df: pl.DataFrame, ticker: str, names: list[str]) -> pl.DataFrame:
         w, m, eps = self.params["zscore_window"], self.params["zscore_min_periods"], self.params["epsilon"]
+        x = {n: pl.col(n).fill_nan(None) for n in names}  # warm-up NaN must not poison the windows
         return df.with_columns(
-            ((pl.col(n) - pl.col(n).rolling_mean(w, min_samples=m)) / (pl.col(n).rolling_std(w, min_samples=m) + eps))
+            ((x[n] - x[n].rolling_mean(w, min_samples=m)) / (x[n].rolling_std(w, min_samples=m) + eps))
             .over(ticker)
+            .fill_null(float("nan"))
             .alias(n)
             for n in names
         )
