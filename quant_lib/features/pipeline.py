@@ -26,7 +26,13 @@ import polars as pl
 
 from quant_lib.features._frame import prepare_ohlcv
 from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, time_feature_exprs
-from quant_lib.features.technical import TECHNICAL_FEATURE_NAMES, technical_feature_exprs
+from quant_lib.features.technical import (
+    POS_COLUMN,
+    TECHNICAL_FEATURE_NAMES,
+    finite_or_nan,
+    technical_feature_exprs,
+    with_position,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +64,8 @@ def build_raw_features(
     Returns (frame, time column, ticker column, candidate feature names)."""
     df, time, ticker = prepare_ohlcv(df)
     close = pl.col("close")
-    df = df.with_columns(technical_feature_exprs(ticker)).with_columns(
-        pl.col(list(TECHNICAL_FEATURE_NAMES)).fill_null(float("nan"))
-    )
+    df = with_position(df, ticker).with_columns(technical_feature_exprs())
+    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)
     calendar_source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
     df = df.with_columns(calendar_source.alias("__t")).with_columns(time_feature_exprs("__t")).drop("__t")
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
