@@ -52,17 +52,20 @@ def main() -> None:
         t = time.perf_counter()
         features = compute_time_features(compute_technical_features(prices))
         ours.append(time.perf_counter() - t)
-    parts = prices.sort("ticker", "date").partition_by("ticker", maintain_order=True)
-    groups = [{k: p[k].to_numpy() for k in ("open", "high", "low", "close", "volume")} for p in parts]
-    theirs = []
+    theirs, splits = [], []
     for _ in range(args.repeat):
+        t = time.perf_counter()
+        parts = prices.sort("ticker", "date").partition_by("ticker", maintain_order=True)
+        groups = [{k: p[k].to_numpy() for k in ("open", "high", "low", "close", "volume")} for p in parts]
+        splits.append(time.perf_counter() - t)
         t = time.perf_counter()
         n_talib = talib_panel(groups)
         theirs.append(time.perf_counter() - t)
-    mine, ref = min(ours), min(theirs)
+    mine, ref, split = min(ours), min(theirs), min(splits)
     print(f"ours   : {mine:6.2f} s  ({len(TECHNICAL_FEATURE_NAMES)} technical + 10 calendar columns, {features.width} in all)")
-    print(f"TA-Lib : {ref:6.2f} s  ({n_talib} indicator outputs, ticker by ticker; data already split)")
-    print(f"ratio ours / TA-Lib: {mine / ref:.2f}x  (target <= 2x: {'met' if mine <= 2 * ref else 'NOT met'}); "
+    print(f"TA-Lib : {ref:6.2f} s  ({n_talib} indicator outputs, ticker by ticker) + {split:.2f} s to sort and split the panel")
+    print(f"ratio ours / TA-Lib incl. split: {mine / (ref + split):.2f}x, indicators only: {mine / ref:.2f}x  "
+          f"(target <= 2x: {'met' if mine <= 2 * (ref + split) else 'NOT met'}); "
           f"panel < 2 s: {'met' if mine < 2 else 'NOT met'}")
 
 
