@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor, load_assets_from_modules
 
-from quant_assets import alpha, learning, market, portfolio, research
+from quant_assets import alpha, intraday, learning, market, portfolio, research
 from quant_assets.jobs import daily_job, weekly_research_job
 from quant_assets.resources import build_resources
 from quant_assets.schedules import daily_after_close_schedule, weekly_research_schedule
 from quant_assets.sensors import market_data_freshness_sensor
 
 defs = Definitions(
-    assets=load_assets_from_modules([market, alpha, portfolio, research, learning]),
+    assets=load_assets_from_modules([market, alpha, portfolio, research, intraday, learning]),
     jobs=[daily_job, weekly_research_job, learning.model_training_job],
     schedules=[daily_after_close_schedule, weekly_research_schedule],
     sensors=[market_data_freshness_sensor, learning.retrain_sensor],

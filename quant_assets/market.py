@@ -60,7 +60,7 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     raw = provider.prices(shift_trading_days(first, -SPIKE_CONTEXT_DAYS), last)
     mode = "daily" if len(days) <= 1 else "backfill"
     cleaned, report = clean_ohlcv(raw, context=mode)
-    in_range = cleaned.filter(pl.col("date").is_between(first, last))
+    in_range = cleaned.filter(pl.col("date").is_in(days))  # sessions only: no weekend crypto rows on XNYS
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
     yield Output(
         in_range,

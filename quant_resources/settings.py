@@ -59,6 +59,21 @@ class PlatformSettings(BaseSettings):
         60, ge=1, description="Trading days of daily outputs `make run` backfills before the latest day (the market lookback comes on top)."
     )
     market_timezone: str = Field("America/New_York", description="Exchange time zone.")
+    intraday_provider: Literal["auto", "simulated", "yfinance", "files", "ccxt", "alpaca"] = Field(
+        "auto", description="Source of intraday bars (auto: MARKET_DATA_PROVIDER)."
+    )
+    intraday_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated intraday symbols (empty: the benchmark + the 4 most liquid tickers).",
+    )
+    intraday_intervals: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["5m"], description="Comma-separated intraday intervals: 1m, 5m, 15m, 1h."
+    )
+    intraday_history_days: int = Field(60, ge=1, description="Trading days of intraday bars `make run` materializes.")
+    ccxt_exchange: str = Field("binance", description="ccxt exchange id for crypto bars (binance, kraken, ...).")
+    market_calendar: str = Field(
+        "XNYS", description="Trading-day calendar: an exchange-calendars code (XNYS, XLON, ...), 24/7 or 24/5."
+    )
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
     ml_symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -76,6 +91,21 @@ class PlatformSettings(BaseSettings):
     def _split_tickers(cls, value: object) -> object:
         if isinstance(value, str):
             return [t.strip().upper() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("intraday_symbols", "intraday_intervals", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("intraday_intervals", mode="after")
+    @classmethod
+    def _known_intervals(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in ("1m", "5m", "15m", "1h")]
+        if unknown:
+            raise ValueError(f"INTRADAY_INTERVALS: unsupported {unknown}; use 1m, 5m, 15m, 1h")
         return value
 
     @field_validator("ml_symbols", mode="before")
@@ -123,5 +153,9 @@ class PlatformSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> PlatformSettings:
-    """The process-wide settings (read once)."""
-    return PlatformSettings()
+    """The process-wide settings (read once); makes MARKET_CALENDAR the default trading calendar."""
+    from quant_lib.data.calendar import set_default_calendar
+
+    settings = PlatformSettings()
+    set_default_calendar(settings.market_calendar)
+    return settings

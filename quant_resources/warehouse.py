@@ -215,7 +215,25 @@ class WarehouseIOManager(ConfigurableIOManager):
             date_column = (context.upstream_output.definition_metadata or {}).get("partition_expr", "date")
         date_range = _partition_date_range(context)
         start, end = date_range if date_range else (None, None)
-        return self.warehouse.read(table, start, end, date_column=date_column, read_only=False)
+        frame = self.warehouse.read(table, start, end, date_column=date_column, read_only=False)
+        return _without_holiday_rows(frame, context, date_column)
+
+
+def _without_holiday_rows(frame: pl.DataFrame, context: InputContext, date_column: str) -> pl.DataFrame:
+    """Rows of a trading-day partitioned input dated on a non-session (holiday partitions written
+    before the exchange calendar, by a warehouse made with weekday partitions) are ignored, with
+    a log line that counts them. Only inputs whose partitions have calendar `exclusions` qualify."""
+    partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+    if not getattr(partitions_def, "exclusions", None) or date_column not in frame.columns or frame.is_empty():
+        return frame
+    from quant_lib.data.calendar import is_trading_day
+
+    keep = is_trading_day(frame.get_column(date_column).cast(pl.Date))
+    dropped = frame.height - int(keep.sum())
+    if dropped:
+        context.log.warning(f"ignored {dropped} rows dated on exchange holidays (made before the exchange calendar)")
+        return frame.filter(keep)
+    return frame
 
 
 class WarehouseResource(ConfigurableResource):

@@ -307,8 +307,12 @@ def _frame(parts: list[dict[str, np.ndarray]], schema: dict[str, pl.DataType]) -
     """One frame from per-date column arrays (concatenated once)."""
     if not parts:
         return pl.DataFrame(schema=schema)
+    columns = {name: np.concatenate([p[name] for p in parts]) for name in schema}
     return pl.DataFrame(
-        [pl.Series(name, np.concatenate([p[name] for p in parts])).cast(dtype) for name, dtype in schema.items()]
+        [
+            pl.Series(name, values.tolist(), dtype=dtype) if values.dtype == object else pl.Series(name, values).cast(dtype)
+            for (name, dtype), values in zip(schema.items(), columns.values())
+        ]
     )
 
 

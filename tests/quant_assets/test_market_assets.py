@@ -14,6 +14,7 @@ from dagster import materialize
 
 from quant_assets import market
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG
+from quant_lib.data.calendar import trading_days_series
 from quant_resources.warehouse import Warehouse
 from tests.conftest import cli_env
 
@@ -42,9 +43,8 @@ def test_market_group_materializes_a_range_in_one_run(sim_resources, instance, w
     assert len(instance.get_runs()) == 1
     wh = Warehouse(warehouse_path)
     prices = wh.read("prices")
-    trading_days = pl.date_range(date(2024, 5, 1), date(2024, 5, 31), eager=True).filter(
-        pl.date_range(date(2024, 5, 1), date(2024, 5, 31), eager=True).dt.weekday() <= 5
-    )
+    trading_days = trading_days_series(date(2024, 5, 1), date(2024, 5, 31))  # XNYS: no Memorial Day (05-27)
+    assert date(2024, 5, 27) not in trading_days.to_list() and len(trading_days) == 22
     assert set(prices["date"].unique().to_list()) == set(trading_days.to_list())
     assert "SPY" in prices["ticker"].unique().to_list()
     assert prices.select(pl.struct("date", "ticker").is_duplicated().sum()).item() == 0
