@@ -19,6 +19,7 @@ Every step is causal per ticker, so a row's features do not change when later ro
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -87,7 +88,8 @@ def build_raw_features(
 
 def _correlated_drops(matrix: np.ndarray, names: list[str], threshold: float) -> list[str]:
     """Greedy in column order: drop the second of each pair with |corr| > threshold."""
-    corr = np.abs(np.corrcoef(matrix, rowvar=False))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(np.corrcoef(matrix, rowvar=False))
     dropped: set[int] = set()
     for i in range(len(names)):
         if i in dropped:
@@ -153,7 +155,9 @@ class FeaturePipeline:
         values = raw.select(names).to_numpy()
         finite = np.isfinite(values)
         dropped = {n: "all NaN" for n, ok in zip(names, finite.any(axis=0)) if not ok}
-        std = np.nanstd(np.where(finite, values, np.nan), axis=0)
+        with warnings.catch_warnings():  # an all-NaN column has no spread: it is dropped just above
+            warnings.simplefilter("ignore", RuntimeWarning)
+            std = np.nanstd(np.where(finite, values, np.nan), axis=0)
         dropped.update({n: "constant" for n, s in zip(names, std) if n not in dropped and not s > 0})
         kept = [n for n in names if n not in dropped]
         complete = raw.select(kept).to_numpy()
