@@ -107,6 +107,7 @@ class TrainingConfig(Config):
     model_kwargs_json: str = Field("{}", description='Per-architecture sizes, e.g. {"lstm": {"hidden_size": 64}}.')
     naive_margin: float = Field(0.0, description="Relative margin by which the loss must beat the naive forecast.")
     champion_margin: float = Field(0.05, description="How much worse than the champion (relative) a challenger may be.")
+    min_improvement_tstat: float = Field(1.0, description="Minimum Diebold-Mariano t-statistic of the improvement over the naive forecast.")
 
 
 def _payloads(config: TrainingConfig, X, y, index: pl.DataFrame, feature_names: list[str]) -> list[dict[str, Any]]:
@@ -140,7 +141,8 @@ def _gate(registry: ModelRegistry, trained: dict[str, Any], state: dict, prices:
         champion_state = json.loads(registry.load_artifact(name, champion.version, "pipeline.json"))
         champion_loss, _, _ = evaluate_checkpoint(
             registry.load_artifact(name, champion.version, "checkpoint.pt"), champion_state, prices, first, last)
-    decision = promotion_decision(metrics["oos_loss"], metrics["naive_loss"], champion_loss, config.naive_margin, config.champion_margin)
+    decision = promotion_decision(metrics["oos_loss"], metrics["naive_loss"], champion_loss, config.naive_margin,
+                                  config.champion_margin, metrics.get("improvement_tstat"), config.min_improvement_tstat)
     version = registry.register(
         name, {"checkpoint.pt": trained["checkpoint"], "pipeline.json": json.dumps(state).encode()},
         params={**config.model_dump(), "architecture": trained["architecture"], "test_period": trained["test_period"]},

@@ -44,7 +44,7 @@ def learning_run(daily_graph, tmp_path_factory):
     with ephemeral_instance() as instance:
         runs = {
             "features": _run([learning.ml_features], resources, instance, partition_key="2024-06-27"),
-            "first": _run([learning.model_checkpoints], resources, instance, {**TINY, "naive_margin": -10.0}, partition_key=WEEK),
+            "first": _run([learning.model_checkpoints], resources, instance, {**TINY, "naive_margin": -10.0, "min_improvement_tstat": -1e9}, partition_key=WEEK),
             "bad": _run([learning.model_checkpoints], resources, instance, {**TINY, "naive_margin": 1e6}, partition_key=WEEK),
             "predictions": _run([learning.model_predictions], resources, instance, partition_key="2024-06-27"),
             "ensemble": _run([learning.ensemble_weights], resources, instance, partition_key="2024-06-28"),
