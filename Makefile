@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(WAREHOUSE_DIR)/.dagster
 PYTEST_ARGS ?=
 BACKTEST_ARGS ?=
 
-.PHONY: venv dagster-home run test dev bench backtest clean-warehouse
+.PHONY: venv dagster-home run test dev bench backtest clean-warehouse serve
 
 # uv resolves and installs the whole stack in ~30 s; it is bootstrapped with pip into the venv.
 # /opt/wheels (when present) holds the machine's CPU build of torch==2.13.0.
@@ -41,6 +41,10 @@ test: venv
 
 dev: venv dagster-home
 	$(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# The read-only API + dashboard over the published snapshots (API_HOST / API_PORT, default 127.0.0.1:8000).
+serve: venv
+	$(PY) -m quant_api
 
 bench: venv
 	@set -e; for script in benchmarks/bench_*.py; do echo "=== $$script"; $(PY) $$script; done

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Failure, MetadataValue, Output
 
 from quant_lib.data.quality import CheckOutcome
 
@@ -35,3 +35,28 @@ def to_check_results(outcomes: Iterable[CheckOutcome]) -> list[AssetCheckResult]
             )
         )
     return results
+
+
+def validated_output(
+    value: object, outcomes: Iterable[CheckOutcome], metadata: dict | None = None
+) -> Iterator[Output | AssetCheckResult]:
+    """Validate before the write: yield the `Output` (which the IO manager writes) only when
+    every blocking outcome passed, then the check results. When a blocking check fails, yield
+    the check results (the UI still shows them) and raise `Failure`: nothing is written and the
+    partition is not marked materialized, so the next run retries it.
+
+        yield from validated_output(frame, price_checks(...), metadata={...})
+    """
+    outcomes = list(outcomes)
+    results = to_check_results(outcomes)
+    blocked = [o for o in outcomes if o.blocking and not o.passed]
+    if blocked:
+        yield from results
+        raise Failure(
+            description="not written: blocking checks failed before the write: "
+            + "; ".join(f"{o.name}: {o.message}" for o in blocked),
+            metadata={"failed_checks": ", ".join(o.name for o in blocked)},
+            allow_retries=False,
+        )
+    yield Output(value, metadata=metadata or {})
+    yield from results

@@ -14,13 +14,17 @@ DAILY_LOOKBACK_DAYS = 300
 
 daily_job = define_asset_job(
     "daily_job",
-    selection=(AssetSelection.groups(*DAILY_GROUPS) | AssetSelection.assets(*DAILY_ML_ASSETS))
-    - AssetSelection.assets("factor_diagnostics_report"),
+    selection=(
+        AssetSelection.groups(*DAILY_GROUPS) | AssetSelection.assets(*DAILY_ML_ASSETS, "serving_snapshot")
+    ) - AssetSelection.assets("factor_diagnostics_report"),
     partitions_def=trading_day_partitions,
     description="After the close: market data, then every daily asset downstream of it.",
 )
 
-WEEKLY_ASSETS = ["factor_diagnostics_report", "walk_forward", "ga_search", "backtests", "meta_model", "meta_champion"]
+WEEKLY_ASSETS = [
+    "factor_diagnostics_report", "walk_forward", "ga_search", "backtests", "meta_model", "meta_champion",
+    "weekly_serving_snapshot",
+]
 
 weekly_research_job = define_asset_job(
     "weekly_research_job",

@@ -1,8 +1,17 @@
-"""Partitions: trading days (weekdays) for the daily graph, weeks for research and training."""
+"""Partitions: trading days (sessions of MARKET_CALENDAR) for the daily graph, weeks for research.
+
+The daily partitions are a `TimeWindowPartitionsDefinition` on a weekday cron with the
+calendar's weekday holidays as `exclusions` (dagster >= 1.10): holidays are not partition keys
+(2024-07-04, 2024-12-25), half days are. A time-window definition (rather than static or dynamic
+partitions) keeps what the graph relies on: single-run backfills over a key range
+(`BackfillPolicy.single_run`, one run reads and writes a date range), `TimeWindowPartitionMapping`
+lookbacks counted in partitions (= sessions) and `context.partition_time_window`. With
+`MARKET_CALENDAR=24/7` the cron is every day and nothing is excluded; `24/5` is every weekday.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 from dagster import (
@@ -14,19 +23,32 @@ from dagster import (
     WeeklyPartitionsDefinition,
 )
 
+from quant_lib.data.calendar import ALWAYS_OPEN, SESSION_RANGE, holidays
 from quant_resources.settings import get_settings
 
 _settings = get_settings()
 
+TRADING_DAY_CRON_DAYS = "*" if _settings.market_calendar == ALWAYS_OPEN else "1-5"
+"""Cron day-of-week field of the trading days: every day for 24/7, else Monday to Friday."""
+
+
+def _holiday_exclusions() -> list[datetime]:
+    if _settings.market_calendar == ALWAYS_OPEN:
+        return []
+    days = holidays(max(_settings.quant_start_date, SESSION_RANGE[0]), SESSION_RANGE[1], _settings.market_calendar)
+    return [datetime.fromisoformat(str(d)) for d in days]
+
+
 trading_day_partitions = TimeWindowPartitionsDefinition(
     start=_settings.quant_start_date.isoformat(),
-    cron_schedule="0 0 * * 1-5",
+    cron_schedule=f"0 0 * * {TRADING_DAY_CRON_DAYS}",
     fmt="%Y-%m-%d",
     timezone=_settings.market_timezone,
     end_offset=1,
+    exclusions=_holiday_exclusions() or None,
 )
-"""One partition per weekday from QUANT_START_DATE; today's partition exists from midnight
-(end_offset=1) so the daily run after the close can materialize it."""
+"""One partition per session of MARKET_CALENDAR from QUANT_START_DATE; today's partition exists
+from midnight (end_offset=1) so the daily run after the close can materialize it."""
 
 weekly_partitions = WeeklyPartitionsDefinition(
     start_date=_settings.quant_start_date.isoformat(),

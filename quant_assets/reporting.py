@@ -34,17 +34,19 @@ def run_partitions(
 ) -> ExecuteInProcessResult:
     """Execute `job` (or its `asset_keys`) over the partition range [first, last] as one run,
     recorded in `instance`."""
+    from quant_resources.run_recovery import run_tags
+
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     selection = list(asset_keys) if asset_keys else None
     if first == last:
         return job.execute_in_process(
             run_config=quiet, instance=instance, partition_key=first.isoformat(),
-            asset_selection=selection, raise_on_error=False,
+            asset_selection=selection, raise_on_error=False, tags=run_tags(),
         )
     return job.execute_in_process(
         run_config=quiet,
         instance=instance,
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(), **run_tags()},
         asset_selection=selection,
         raise_on_error=False,
     )
@@ -55,14 +57,16 @@ def backfill_missing(
     instance: DagsterInstance,
     steps: Sequence[tuple[str, date, date, Sequence[AssetKey]]],
     total_steps: int,
+    warehouse: Warehouse | None = None,
 ) -> list[ExecuteInProcessResult]:
     """Run each (label, first, last, asset_keys) step as one run over the span of partitions its
-    assets still lack; skip complete steps and stop at the first failed run."""
+    assets still lack (in Dagster or in `warehouse`); skip complete steps and stop at the first
+    failed run."""
     results: list[ExecuteInProcessResult] = []
     for n, (label, first, last, keys) in enumerate(steps, start=1):
         if first > last or not keys:
             continue
-        todo = missing_partitions(instance, keys, first, last)
+        todo = missing_partitions(instance, keys, first, last, warehouse)
         if todo is None:
             print(f"[{n}/{total_steps}] {label} {first} .. {last}: already materialized", flush=True)
             continue
@@ -74,16 +78,28 @@ def backfill_missing(
 
 
 def missing_partitions(
-    instance: DagsterInstance, asset_keys: Sequence[AssetKey], first: date, last: date
+    instance: DagsterInstance,
+    asset_keys: Sequence[AssetKey],
+    first: date,
+    last: date,
+    warehouse: Warehouse | None = None,
 ) -> tuple[date, date] | None:
     """The span from the first to the last trading day in [first, last] that some asset in
-    `asset_keys` lacks, or None when everything is materialized."""
+    `asset_keys` lacks, or None when everything is materialized. A day counts as held when
+    Dagster recorded its materialization (blocking checks run before the write, so a failed
+    partition never is) and, given `warehouse`, its write ledger holds it too."""
     from quant_lib.data.calendar import trading_days
+    from quant_resources.warehouse import table_name_for
 
-    wanted = {d.isoformat() for d in trading_days(first, last)}
+    days = trading_days(first, last)
+    wanted = {d.isoformat() for d in days}
     missing: set[str] = set()
     for key in asset_keys:
-        missing |= wanted - set(instance.get_materialized_partitions(key))
+        held = set(instance.get_materialized_partitions(key))
+        in_warehouse = warehouse.held_days(table_name_for(key.path), days) if warehouse else None
+        if in_warehouse is not None:
+            held &= {d.isoformat() for d in in_warehouse}
+        missing |= wanted - held
     if not missing:
         return None
     return date.fromisoformat(min(missing)), date.fromisoformat(max(missing))
@@ -133,7 +149,9 @@ def run_report(result: ExecuteInProcessResult) -> str:
 def warehouse_tables(warehouse: Warehouse) -> pl.DataFrame:
     rows = []
     with warehouse.connect(read_only=True) as conn:
-        for (table,) in conn.execute("select table_name from information_schema.tables order by 1").fetchall():
+        for (table,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+        ).fetchall():
             cols = {r[0] for r in conn.execute(f'describe "{table}"').fetchall()}
             span = (
                 conn.execute(f'select min(date), max(date), count(*) from "{table}"').fetchone()

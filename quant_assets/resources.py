@@ -10,6 +10,7 @@ from quant_resources.experiments import ExperimentStoreResource
 from quant_resources.market_data import MarketDataResource
 from quant_resources.model_registry import ModelRegistryResource
 from quant_resources.settings import PlatformSettings, get_settings
+from quant_resources.snapshot_publisher import SnapshotPublisherResource
 from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
 
 
@@ -32,5 +33,8 @@ def build_resources(settings: PlatformSettings | None = None) -> dict:
         "reports": ReportsResource(directory=str(settings.reports_dir)),
         "model_registry": ModelRegistryResource(
             root_dir=str(settings.mlflow_dir), tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None
+        ),
+        "snapshots": SnapshotPublisherResource(
+            serving_dir=str(settings.serving_path), grace_seconds=settings.snapshot_grace_seconds
         ),
     }

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.ml import meta_summary
     from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
     from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     instance = DagsterInstance.get()
+    recover_and_report(instance)
     graph = defs.resolve_asset_graph()
     daily_job = defs.resolve_job_def("daily_job")
     weekly_job = defs.resolve_job_def("weekly_research_job")
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         ("market history", market_first, friday, market_keys),
         (f"{', '.join(k.to_user_string() for k in output_keys)} history", rankings_first, friday, output_keys),
     ]
-    results = backfill_missing(daily_job, instance, steps, total_steps=3)
+    results = backfill_missing(daily_job, instance, steps, total_steps=3, warehouse=Warehouse(settings.duckdb_path))
     if all(r.success for r in results):
         print(f"[3/3] weekly research job for week {week} ...", flush=True)
         window = {"history_years": args.years}

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from quant_assets.jobs import DAILY_LOOKBACK_DAYS
     from quant_assets.reporting import backfill_missing, print_summary, run_partitions
     from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
+    from quant_resources.warehouse import Warehouse
 
     settings = get_settings()
     latest = args.date or latest_trading_day(date.today())
@@ -48,20 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     history_end = shift_trading_days(latest, -1)
 
     instance = DagsterInstance.get()
+    recover_and_report(instance)
     job = defs.resolve_job_def("daily_job")
     graph = defs.resolve_asset_graph()
     daily_keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).is_materializable]
-    market_keys = [k for k in daily_keys if graph.get(k).group_name == "market"]
-    output_keys = [k for k in daily_keys if k not in market_keys]
+    intraday_keys = [k for k in daily_keys if k.to_user_string() == "intraday_bars"]
+    market_keys = [k for k in daily_keys if graph.get(k).group_name == "market" and k not in intraday_keys]
+    output_keys = [k for k in daily_keys if k not in market_keys and k not in intraday_keys]
+    intraday_first = max(settings.quant_start_date, shift_trading_days(latest, 1 - settings.intraday_history_days))
     started = time.perf_counter()
     print(f"quant-platform: {settings.market_data_provider} market, warehouse {settings.warehouse_dir}")
     steps = [
         ("market history (the lookback the daily assets read)", market_first, history_end, market_keys),
         ("daily outputs history", outputs_first, history_end, output_keys),
+        (f"intraday bars (last {settings.intraday_history_days} trading days)", intraday_first, history_end, intraday_keys),
     ]
-    results = backfill_missing(job, instance, steps, total_steps=3)
+    results = backfill_missing(job, instance, steps, total_steps=4, warehouse=Warehouse(settings.duckdb_path))
     if all(r.success for r in results):
-        print(f"[3/3] materializing {latest} ...", flush=True)
+        print(f"[4/4] materializing {latest} ...", flush=True)
         results.append(run_partitions(job, instance, latest, latest))
     ok = all(r.success for r in results)
     print_summary(results, settings, latest, time.perf_counter() - started)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from quant_resources.settings import PROJECT_ROOT
@@ -45,19 +47,73 @@ def instance_yaml(home: Path, project_yaml: Path = PROJECT_ROOT / "dagster.yaml"
 
 
 def prepare_dagster_home(home: Path, project_yaml: Path = PROJECT_ROOT / "dagster.yaml") -> Path:
-    """Create `home` and (re)write its `dagster.yaml` when it differs from `instance_yaml`
-    (atomically, so a concurrent reader never sees half a file). Returns `home`."""
+    """Create `home`, (re)write its `dagster.yaml` when it differs from `instance_yaml`
+    (atomically, so a concurrent reader never sees half a file) and create Dagster's storage
+    once. All of it happens under an exclusive lock on `<home>/.init.lock`: processes starting
+    together on a brand-new home wait for the first, instead of racing on the SQLite schema
+    (`table runs already exists`). Returns `home`."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
     text = instance_yaml(home, project_yaml)
-    if target.exists() and target.read_text() == text:
+    if (home / "dagster.yaml").exists() and (home / "dagster.yaml").read_text() == text and _storage_ready(home):
         return home
-    fd, tmp = tempfile.mkstemp(dir=home, prefix=".dagster.yaml.")
+    with _exclusive_lock(home / ".init.lock"):
+        _write_if_changed(home / "dagster.yaml", text)
+        if not _storage_ready(home):
+            _create_storage(home)
+    return home
+
+
+def _write_if_changed(target: Path, text: str) -> None:
+    if target.exists() and target.read_text() == text:
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, target)
-    return home
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """An advisory exclusive lock on `path` (blocks until free; released on exit or death)."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _storage_marker(home: Path) -> Path:
+    return home / ".storage_ready"
+
+
+def _storage_ready(home: Path) -> bool:
+    marker = _storage_marker(home)
+    return marker.exists() and marker.read_text().strip() == _dagster_version()
+
+
+def _dagster_version() -> str:
+    from importlib.metadata import version
+
+    return version("dagster")
+
+
+def _create_storage(home: Path) -> None:
+    """Open the instance once so that its run, event-log and schedule storage exist, then mark
+    the home ready for this Dagster version."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_concurrency_keys()
+        if instance.schedule_storage is not None:
+            instance.schedule_storage.all_instigator_state()
+    _write_if_changed(_storage_marker(home), _dagster_version() + "\n")
 
 
 if __name__ == "__main__":

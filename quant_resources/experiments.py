@@ -46,6 +46,8 @@ import numpy as np
 import polars as pl
 from dagster import ConfigurableResource
 
+from quant_resources.atomic import fsync_dir as _fsync_dir
+
 RUN_FILES = ("config.json", "equity_curve.parquet", "trades.parquet", "metrics.json", "metadata.json")
 _LIST_COLUMNS = {
     "run_id": pl.String,
@@ -151,14 +153,6 @@ def _write_bytes_synced(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

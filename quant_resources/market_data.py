@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
+import polars as pl
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -28,13 +29,14 @@ def _build_provider(
     today: date | None,
     sim_crypto: int = 0,
     sim_fx: int = 0,
+    market_calendar: str = "XNYS",
 ) -> MarketDataProvider:
     if kind == "simulated":
         from quant_resources.providers.simulated import SimulatedProvider
 
         return SimulatedProvider(
             n_tickers=sim_n_tickers, seed=sim_seed, benchmark_ticker=benchmark_ticker, today=today,
-            n_crypto=sim_crypto, n_fx=sim_fx,
+            n_crypto=sim_crypto, n_fx=sim_fx, calendar=market_calendar,
         )
     if kind == "files":
         from quant_resources.providers.files import FilesProvider
@@ -67,6 +69,11 @@ class MarketDataResource(ConfigurableResource):
     sim_n_tickers: int = 100
     sim_crypto: int = 0
     sim_fx: int = 0
+    market_calendar: str = "XNYS"
+    intraday_provider: str = Field("auto", description="auto (= provider) | simulated | yfinance | files | ccxt | alpaca")
+    intraday_symbols: list[str] = Field(default_factory=list, description="empty: benchmark + 4 most liquid")
+    intraday_intervals: list[str] = Field(default_factory=lambda: ["5m"])
+    ccxt_exchange: str = "binance"
     yfinance_tickers: list[str] = Field(default_factory=list)
     cache_dir: str = "warehouse/cache"
     circuit_breaker_failure_threshold: int = 5
@@ -87,6 +94,11 @@ class MarketDataResource(ConfigurableResource):
             sim_n_tickers=settings.sim_n_tickers,
             sim_crypto=settings.sim_crypto,
             sim_fx=settings.sim_fx,
+            market_calendar=settings.market_calendar,
+            intraday_provider=settings.intraday_provider,
+            intraday_symbols=list(settings.intraday_symbols),
+            intraday_intervals=list(settings.intraday_intervals),
+            ccxt_exchange=settings.ccxt_exchange,
             yfinance_tickers=list(settings.yfinance_tickers),
             cache_dir=str(settings.cache_dir),
             circuit_breaker_failure_threshold=settings.circuit_breaker_failure_threshold,
@@ -111,4 +123,59 @@ class MarketDataResource(ConfigurableResource):
             date.fromisoformat(self.simulated_today) if self.simulated_today else None,
             self.sim_crypto,
             self.sim_fx,
+            self.market_calendar,
         )
+
+    def get_intraday_source(self):
+        """The intraday source (`quant_resources.providers.intraday`), cached through Parquet for
+        the network ones."""
+        return _build_intraday_source(
+            self.intraday_provider if self.intraday_provider != "auto" else self.provider,
+            self.data_dir, self.cache_dir, self.ccxt_exchange, self.sim_seed, self.get_provider(),
+        )
+
+    def resolve_intraday_symbols(self) -> list[str]:
+        """INTRADAY_SYMBOLS, or the benchmark plus the 4 most liquid tickers of the last ~60 days."""
+        if self.intraday_symbols:
+            return list(self.intraday_symbols)
+        return _default_intraday_symbols(self.get_provider())
+
+
+@lru_cache(maxsize=4)
+def _default_intraday_symbols(provider: MarketDataProvider) -> list[str]:
+    from datetime import timedelta
+
+    from quant_lib.data.intraday import most_liquid
+
+    today = getattr(provider, "today", None) or date.today()
+    equities = provider.universe().filter(pl.col("asset_class") == "equity")["ticker"].to_list()
+    recent = provider.prices(today - timedelta(days=90), today, equities)
+    return [provider.benchmark_ticker, *most_liquid(recent, 4, exclude=[provider.benchmark_ticker])]
+
+
+@lru_cache(maxsize=8)
+def _build_intraday_source(kind: str, data_dir: str | None, cache_dir: str, ccxt_exchange: str, seed: int,
+                           provider: MarketDataProvider):
+    from quant_resources.providers import intraday
+
+    if kind == "simulated":
+        return intraday.SimulatedIntraday(provider, seed=seed)
+    if kind == "files":
+        from quant_resources.providers.files_intraday import FilesIntraday
+
+        if not data_dir:
+            raise ValueError("intraday files need MARKET_DATA_DIR (a folder of <TICKER>_<interval>.csv/.parquet files)")
+        return FilesIntraday(data_dir)
+    if kind == "yfinance":
+        from quant_resources.providers.yfinance_intraday import YFinanceIntraday
+
+        return intraday.CachedSource(YFinanceIntraday(), cache_dir)
+    if kind == "ccxt":
+        from quant_resources.providers.ccxt_provider import CcxtSource
+
+        return intraday.CachedSource(CcxtSource(exchange_id=ccxt_exchange), cache_dir)
+    if kind == "alpaca":
+        from quant_resources.providers.alpaca_data import AlpacaBars
+
+        return intraday.CachedSource(AlpacaBars(), cache_dir)
+    raise ValueError(f"unknown INTRADAY_PROVIDER {kind!r}: use auto, simulated, yfinance, files, ccxt or alpaca")

@@ -58,8 +58,37 @@ class PlatformSettings(BaseSettings):
     run_history_days: int = Field(
         60, ge=1, description="Trading days of daily outputs `make run` backfills before the latest day (the market lookback comes on top)."
     )
+    price_min: float = Field(1e-6, gt=0, description="Prices at or below this are absurd: the row is dropped (cleaning).")
+    price_max: float = Field(1e7, gt=0, description="Prices at or above this are absurd: the row is dropped (cleaning).")
+    volume_max: float = Field(1e13, gt=0, description="Volumes above this are absurd: the row is dropped (cleaning).")
     market_timezone: str = Field("America/New_York", description="Exchange time zone.")
+    intraday_provider: Literal["auto", "simulated", "yfinance", "files", "ccxt", "alpaca"] = Field(
+        "auto", description="Source of intraday bars (auto: MARKET_DATA_PROVIDER)."
+    )
+    intraday_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated intraday symbols (empty: the benchmark + the 4 most liquid tickers).",
+    )
+    intraday_intervals: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["5m"], description="Comma-separated intraday intervals: 1m, 5m, 15m, 1h."
+    )
+    intraday_history_days: int = Field(60, ge=1, description="Trading days of intraday bars `make run` materializes.")
+    ccxt_exchange: str = Field("binance", description="ccxt exchange id for crypto bars (binance, kraken, ...).")
+    market_calendar: str = Field(
+        "XNYS", description="Trading-day calendar: an exchange-calendars code (XNYS, XLON, ...), 24/7 or 24/5."
+    )
     market_close_hour: int = Field(16, ge=0, le=23, description="Local hour of the close.")
+    serving_dir: Path | None = Field(None, description="Published API snapshots (default: <warehouse_dir>/serving).")
+    snapshot_grace_seconds: float = Field(3600.0, ge=0, description="How long a superseded snapshot stays for its readers.")
+    snapshot_max_age_hours: float = Field(96.0, gt=0, description="/ready answers 503 when the snapshot is older.")
+    api_host: str = Field("127.0.0.1", description="Address the API binds to.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the API.")
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed by CORS (empty: CORS off)."
+    )
+    dagster_webserver_url: str | None = Field(
+        None, description="Dagster webserver (e.g. http://127.0.0.1:3000) for POST /quant/backtest; unset: 501."
+    )
 
     @field_validator("yfinance_tickers", mode="before")
     @classmethod
@@ -68,7 +97,29 @@ class PlatformSettings(BaseSettings):
             return [t.strip().upper() for t in value.split(",") if t.strip()]
         return value
 
-    @field_validator("warehouse_dir", "market_data_dir", mode="after")
+    @field_validator("intraday_symbols", "intraday_intervals", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("intraday_intervals", mode="after")
+    @classmethod
+    def _known_intervals(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in ("1m", "5m", "15m", "1h")]
+        if unknown:
+            raise ValueError(f"INTRADAY_INTERVALS: unsupported {unknown}; use 1m, 5m, 15m, 1h")
+        return value
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("warehouse_dir", "market_data_dir", "serving_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -103,8 +154,18 @@ class PlatformSettings(BaseSettings):
     def state_dir(self) -> Path:
         return self.warehouse_dir / "state"
 
+    @property
+    def serving_path(self) -> Path:
+        return self.serving_dir or self.warehouse_dir / "serving"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> PlatformSettings:
-    """The process-wide settings (read once)."""
-    return PlatformSettings()
+    """The process-wide settings (read once); makes MARKET_CALENDAR the default trading calendar."""
+    from quant_lib.data.calendar import set_default_calendar
+    from quant_resources.calendar_cache import load_session_table
+
+    settings = PlatformSettings()
+    load_session_table(settings.market_calendar, settings.cache_dir)
+    set_default_calendar(settings.market_calendar)
+    return settings

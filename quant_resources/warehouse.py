@@ -9,7 +9,10 @@ DuckDB allows one writer process at a time: Dagster's `duckdb_warehouse` pool (l
 
 from __future__ import annotations
 
+import os
+import random
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -20,7 +23,12 @@ import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
 WAREHOUSE_POOL = "duckdb_warehouse"
+LEDGER_TABLE = "quant_meta.partition_writes"
+"""One row per partition-range write (table, start, end exclusive, rows), committed in the same
+transaction as the rows: what the warehouse holds, whatever Dagster's event log says."""
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+DEFAULT_LOCK_TIMEOUT = 120.0
 
 
 class WarehouseError(RuntimeError):
@@ -40,27 +48,61 @@ def _as_date(value: date | datetime) -> date:
 
 
 class Warehouse:
-    """DuckDB file at `path` holding one table per asset."""
+    """DuckDB file at `path` holding one table per asset.
 
-    def __init__(self, path: str | Path):
+    DuckDB lets one process write a file, or several read it, at a time. `connect` waits for a
+    lock held by another process (a notebook's read-only connection, a run's write) with
+    exponential backoff up to `lock_timeout` seconds (default `WAREHOUSE_LOCK_TIMEOUT`, 120),
+    then fails naming the holder's PID. Readers should open, query and close (`read` does).
+    """
+
+    def __init__(self, path: str | Path, lock_timeout: float | None = None):
         self.path = Path(path)
+        self.lock_timeout = (
+            float(os.environ.get("WAREHOUSE_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)) if lock_timeout is None else lock_timeout
+        )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.path.exists():
             raise WarehouseError(f"warehouse {self.path} does not exist yet: run `make run` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(self.path), read_only=read_only)
+        conn = self._open(read_only)
         try:
             yield conn
         finally:
             conn.close()
 
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Open the file, retrying while another process holds a conflicting lock."""
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                message = str(error)
+                if "lock" not in message.lower():
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.lock_timeout:
+                    holder = _LOCK_HOLDER.search(message)
+                    who = f"PID {holder.group(1)}" if holder else "PID unknown"
+                    raise WarehouseError(
+                        f"warehouse {self.path} is locked by another process ({who}); gave up after {waited:.1f}s "
+                        f"(WAREHOUSE_LOCK_TIMEOUT={self.lock_timeout:g}). Close that process's DuckDB connection "
+                        f"(readers: open, query, close) and run again. DuckDB said: {message}"
+                    ) from error
+                time.sleep(min(delay, self.lock_timeout - waited) * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 2.0)
+
     def tables(self) -> list[str]:
         if not self.path.exists():
             return []
         with self.connect(read_only=True) as conn:
-            return [r[0] for r in conn.execute("select table_name from information_schema.tables order by 1").fetchall()]
+            return [r[0] for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = 'main' order by 1"
+            ).fetchall()]
 
     def has_table(self, table: str) -> bool:
         return table in self.tables()
@@ -101,9 +143,9 @@ class Warehouse:
         return frame.height
 
     def _write_in_transaction(self, conn, table, frame, date_range, date_column) -> None:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [table]
-        ).fetchone()[0]
+        if date_range is not None:
+            _record_write(conn, table, date_range, frame.height)
+        exists = _table_exists(conn, table)
         if date_range is None and exists:
             conn.execute(f'drop table "{table}"')
             exists = False
@@ -146,10 +188,7 @@ class Warehouse:
             return self._read(conn, table, start, end, columns, date_column)
 
     def _read(self, conn, table, start, end, columns, date_column) -> pl.DataFrame:
-        exists = conn.execute(
-            "select count(*) from information_schema.tables where table_name = ?", [table]
-        ).fetchone()[0]
-        if not exists:
+        if not _table_exists(conn, table):
             raise WarehouseError(
                 f"table `{table}` is not in the warehouse {self.path}: materialize the `{table}` asset first"
             )
@@ -168,9 +207,50 @@ class Warehouse:
         sql = f'select {cols} from "{table}"' + (" where " + " and ".join(where) if where else "") + order
         return pl.from_arrow(conn.execute(sql, params).fetch_arrow_table())
 
+    def held_days(self, table: str, days: Sequence[date]) -> set[date] | None:
+        """The `days` whose partition of `table` the warehouse holds (a committed write covers
+        them), or None when the warehouse keeps no write ledger for `table` (written before the
+        ledger existed, or not partitioned): the caller then trusts Dagster alone. A warehouse
+        that does not exist holds nothing."""
+        if not self.path.exists():
+            return set()
+        with self.connect(read_only=True) as conn:
+            if not _table_exists(conn, "partition_writes", "quant_meta"):
+                return None
+            if not conn.execute(f"select count(*) from {LEDGER_TABLE} where table_name = ?", [table]).fetchone()[0]:
+                return None
+            if not _table_exists(conn, table):
+                return set()
+            rows = conn.execute(
+                f"select d from (select unnest(?::date[]) as d) days where exists (select 1 from {LEDGER_TABLE} w "
+                "where w.table_name = ? and days.d >= w.start_date and days.d < w.end_date)",
+                [list(days), table],
+            ).fetchall()
+            return {r[0] for r in rows}
+
     def row_count(self, table: str) -> int:
         with self.connect(read_only=True) as conn:
             return conn.execute(f'select count(*) from "{table}"').fetchone()[0]
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, table: str, schema: str = "main") -> bool:
+    return bool(conn.execute(
+        "select count(*) from information_schema.tables where table_name = ? and table_schema = ?", [table, schema]
+    ).fetchone()[0])
+
+
+def _record_write(conn: duckdb.DuckDBPyConnection, table: str, date_range: tuple[date, date], rows: int) -> None:
+    """Ledger the write of [start, end) of `table` (replacing the entries it covers)."""
+    conn.execute("create schema if not exists quant_meta")
+    conn.execute(
+        f"create table if not exists {LEDGER_TABLE} "
+        "(table_name varchar, start_date date, end_date date, rows bigint, written_at timestamp)"
+    )
+    start, end = date_range
+    conn.execute(
+        f"delete from {LEDGER_TABLE} where table_name = ? and start_date >= ? and end_date <= ?", [table, start, end]
+    )
+    conn.execute(f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, now())", [table, start, end, rows])
 
 
 def _partition_date_range(context: InputContext | OutputContext) -> tuple[date, date] | None:
@@ -215,7 +295,25 @@ class WarehouseIOManager(ConfigurableIOManager):
             date_column = (context.upstream_output.definition_metadata or {}).get("partition_expr", "date")
         date_range = _partition_date_range(context)
         start, end = date_range if date_range else (None, None)
-        return self.warehouse.read(table, start, end, date_column=date_column, read_only=False)
+        frame = self.warehouse.read(table, start, end, date_column=date_column, read_only=False)
+        return _without_holiday_rows(frame, context, date_column)
+
+
+def _without_holiday_rows(frame: pl.DataFrame, context: InputContext, date_column: str) -> pl.DataFrame:
+    """Rows of a trading-day partitioned input dated on a non-session (holiday partitions written
+    before the exchange calendar, by a warehouse made with weekday partitions) are ignored, with
+    a log line that counts them. Only inputs whose partitions have calendar `exclusions` qualify."""
+    partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+    if not getattr(partitions_def, "exclusions", None) or date_column not in frame.columns or frame.is_empty():
+        return frame
+    from quant_lib.data.calendar import is_trading_day
+
+    keep = is_trading_day(frame.get_column(date_column).cast(pl.Date))
+    dropped = frame.height - int(keep.sum())
+    if dropped:
+        context.log.warning(f"ignored {dropped} rows dated on exchange holidays (made before the exchange calendar)")
+        return frame.filter(keep)
+    return frame
 
 
 class WarehouseResource(ConfigurableResource):

@@ -9,7 +9,11 @@ seed 000 §4.1.4:
 | duplicate (date, ticker)                 | drop all but the first occurrence | `duplicate`          |
 | null / NaN / inf open, high, low, close  | drop                              | `missing_ohlc`       |
 | price (OHLC or adj_close) <= 0           | drop                              | `non_positive_price` |
+| adj_close or volume +-inf                | drop                              | `non_finite`         |
+| price outside (min_price, max_price)     | drop                              | `price_out_of_range` |
 | volume < 0                               | drop                              | `negative_volume`    |
+| volume > max_volume                      | drop                              | `volume_out_of_range`|
+| adj_close / close outside the ratio band | drop                              | `adj_close_ratio`    |
 | volume null / NaN                        | fill with 0.0                     | `volume_filled`      |
 | adj_close absent / null / NaN            | fill from close                   | `adj_close_filled`   |
 | high < max(open, close)                  | clip high up to max(open, close)  | `high_clipped`       |
@@ -20,6 +24,12 @@ seed 000 §4.1.4:
 
 A dropped row is counted once, under the first drop reason in the table that applies to it.
 Repairs and warnings are counted on the rows that are kept.
+
+This is the one bad-number policy of the platform: a cell that arrives as `N/A`, `nan`, an
+empty string (the providers read these as missing), `inf` or an overflowing `1e309` (read as
+infinite) lands in the same rows of this table. The bounds are `BadNumberPolicy`
+(prices in (1e-6, 1e7), volume <= 1e13, adj_close / close in (1e-4, 1e3): a century of splits
+and dividends stays inside, a unit or decimal error does not).
 """
 
 from __future__ import annotations
@@ -51,11 +61,39 @@ DROP_REASONS: tuple[str, ...] = (
     "duplicate",
     "missing_ohlc",
     "non_positive_price",
+    "non_finite",
+    "price_out_of_range",
     "negative_volume",
+    "volume_out_of_range",
+    "adj_close_ratio",
     "confirmed_spike",
 )
 REPAIR_REASONS: tuple[str, ...] = ("volume_filled", "adj_close_filled", "high_clipped", "low_clipped")
 WARNING_REASONS: tuple[str, ...] = ("potential_spike", "persistent_move")
+
+
+@dataclass(frozen=True)
+class BadNumberPolicy:
+    """Bounds outside which a number is absurd (a unit, decimal or overflow error) and its row is
+    dropped: min_price < price < max_price for open, high, low, close and adj_close;
+    0 <= volume <= max_volume; min_adj_ratio < adj_close / close < max_adj_ratio."""
+
+    min_price: float = 1e-6
+    max_price: float = 1e7
+    max_volume: float = 1e13
+    min_adj_ratio: float = 1e-4
+    max_adj_ratio: float = 1e3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_price < self.max_price:
+            raise ValueError(f"need 0 < min_price < max_price, got {self.min_price}, {self.max_price}")
+        if not 0 < self.min_adj_ratio < self.max_adj_ratio:
+            raise ValueError(f"need 0 < min_adj_ratio < max_adj_ratio, got {self.min_adj_ratio}, {self.max_adj_ratio}")
+        if not self.max_volume > 0:
+            raise ValueError(f"max_volume must be positive, got {self.max_volume}")
+
+
+DEFAULT_POLICY = BadNumberPolicy()
 
 
 @dataclass(frozen=True)
@@ -158,11 +196,32 @@ def _finite_positive(column: str) -> pl.Expr:
     return pl.col(column).is_finite() & (pl.col(column) > 0)
 
 
+def _absurd_number_reason(policy: BadNumberPolicy) -> pl.Expr:
+    """Drop reason of a row whose keys and OHLC are present and positive but which carries an
+    infinite or absurd number (null when none); `volume` / `adj_close` nulls are repaired later."""
+    adj, volume = pl.col("adj_close"), pl.col("volume")
+    prices = [pl.col(c) for c in OHLC_COLUMNS] + [adj]
+    out_of_range = pl.any_horizontal(
+        (p.is_finite() & ((p <= policy.min_price) | (p >= policy.max_price))).fill_null(False) for p in prices
+    )
+    ratio = adj / pl.col("close")
+    bad_ratio = (adj.is_finite() & ((ratio <= policy.min_adj_ratio) | (ratio >= policy.max_adj_ratio))).fill_null(False)
+    return (
+        pl.when(adj.is_infinite().fill_null(False) | volume.is_infinite().fill_null(False))
+        .then(pl.lit("non_finite"))
+        .when(out_of_range).then(pl.lit("price_out_of_range"))
+        .when((volume < 0).fill_null(False)).then(pl.lit("negative_volume"))
+        .when((volume.is_finite() & (volume > policy.max_volume)).fill_null(False)).then(pl.lit("volume_out_of_range"))
+        .when(bad_ratio).then(pl.lit("adj_close_ratio"))
+    )
+
+
 def clean_ohlcv(
     df: pl.DataFrame,
     context: CleaningContext = "backfill",
     spike_threshold: float = 0.5,
     max_flagged_rows: int = 200,
+    policy: BadNumberPolicy = DEFAULT_POLICY,
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """Clean a raw OHLCV panel (PRICE_COLUMNS layout) and report what was done.
 
@@ -197,15 +256,14 @@ def clean_ohlcv(
     duplicate = ~pl.struct("date", "ticker").is_first_distinct()
     missing_ohlc = ~pl.all_horizontal(pl.col(c).is_not_null() & pl.col(c).is_finite() for c in OHLC_COLUMNS)
     non_positive = ~pl.all_horizontal(pl.col(c) > 0 for c in OHLC_COLUMNS) | (
-        pl.col("adj_close").is_not_null() & ~pl.col("adj_close").is_nan() & ~_finite_positive("adj_close")
+        pl.col("adj_close").is_not_null() & ~pl.col("adj_close").is_nan() & (pl.col("adj_close") <= 0)
     )
-    negative_volume = (pl.col("volume") < 0).fill_null(False)
     drop_reason = (
         pl.when(missing_key).then(pl.lit("missing_key"))
         .when(duplicate).then(pl.lit("duplicate"))
         .when(missing_ohlc).then(pl.lit("missing_ohlc"))
         .when(non_positive).then(pl.lit("non_positive_price"))
-        .when(negative_volume).then(pl.lit("negative_volume"))
+        .otherwise(_absurd_number_reason(policy))
         .alias("_drop")
     )
     frame = frame.with_columns(drop_reason)

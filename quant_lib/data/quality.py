@@ -179,3 +179,27 @@ def fundamentals_checks(
         )
     )
     return outcomes
+
+
+def universe_checks(membership: pl.DataFrame) -> list[CheckOutcome]:
+    """Blocking checks on the securities master: one row per (date, ticker), and the benchmark
+    listed on every date that has any member (the regime and beta read it)."""
+    duplicated = membership.filter(pl.struct("date", "ticker").is_duplicated()).select("date", "ticker").unique()
+    days = membership.group_by("date").agg(pl.col("is_benchmark").any().alias("has_benchmark"))
+    no_benchmark = days.filter(~pl.col("has_benchmark")).sort("date")
+    return [
+        CheckOutcome(
+            "unique_members",
+            duplicated.is_empty(),
+            "one row per (date, ticker)" if duplicated.is_empty() else f"{duplicated.height} duplicate (date, ticker) rows",
+            {"rows": _rows_markdown(duplicated)},
+        ),
+        CheckOutcome(
+            "benchmark_listed",
+            no_benchmark.is_empty(),
+            "the benchmark is listed on every date with members"
+            if no_benchmark.is_empty()
+            else f"no benchmark on {no_benchmark.height} dates",
+            {"dates": _rows_markdown(no_benchmark.select("date"))},
+        ),
+    ]

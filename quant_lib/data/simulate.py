@@ -19,8 +19,9 @@ returns (`_ticker_returns`) -> fundamentals, dividends and analyst revisions
 
 Model (defaults of `SimulationConfig` in brackets; returns are daily log returns)
 ---------------------------------------------------------------------------------
-Calendar: weekdays only (`quant_lib.data.calendar`, no holidays), [2005-01-03 .. 2035-12-31],
-8,085 days. Every random component has its own stream spawned from `np.random.SeedSequence(seed)`.
+Calendar: the sessions of `calendar` [XNYS] (`quant_lib.data.calendar`: no bars on NYSE holidays,
+half days are ordinary daily bars), [2005-01-03 .. 2035-12-31], 7,793 days. Every random
+component has its own stream spawned from `np.random.SeedSequence(seed)`.
 
 Regime: a 2-state Markov chain s_t (0 = calm bull, 1 = volatile bear), sampled as alternating
 geometric sojourns with expected durations [300] and [80] trading days (transition
@@ -139,7 +140,7 @@ Its universe row has is_benchmark=True, sector "Benchmark", asset_class "etf".
 
 Fundamentals (facts, one row per ticker, metric, available_at): calendar quarter ends from the
 listing on; `available_at` = period_end + lag, lag = clip(per-ticker U(25, 50) - 5 q0 + N(0, 3),
-20, 58) days rolled forward to a weekday (so 20..60 days). Values are built in units of a
+20, 57) days rolled forward to a session (so 20..60 days). Values are built in units of a
 smoothed market cap (P0 * shares * EMA(G, half-life 126 days) at period_end * K), so valuation
 ratios stay stationary and fundamentals follow prices with a lag (information up to period_end):
 revenue = cap * sector sales-to-cap (0.30..1.00 a year) * exp(N(0, 0.35) - 0.25 q + AR(1) noise)
@@ -257,6 +258,7 @@ class SimulationConfig:
     start: date = date(2005, 1, 3)
     horizon_end: date = date(2035, 12, 31)
     benchmark_ticker: str = "SPY"
+    calendar: str = "XNYS"
     n_sectors: int = 11
     # regime and market factor
     bull_drift: float = 0.0007
@@ -662,7 +664,7 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
 
 def _calendar_and_regime(config: SimulationConfig, rng: dict) -> _MarketPath:
     """Stage 1: trading days, the 2-state regime chain, the market factor and the sector factors."""
-    day_int = trading_days_array(config.start, config.horizon_end).astype(np.int64)
+    day_int = trading_days_array(config.start, config.horizon_end, config.calendar).astype(np.int64)
     n_days, df = len(day_int), config.student_t_df
     leave = np.array([1.0 / config.bull_expected_duration, 1.0 / config.bear_expected_duration])
     stationary = np.array([leave[1], leave[0]]) / leave.sum()
@@ -858,12 +860,11 @@ def _earnings_events(config: SimulationConfig, rng: dict, tk: _Tickers, path: _M
     pe_int = quarter_ends.astype(np.int64)
     pe_idx = np.searchsorted(day_int, pe_int, side="right") - 1
     base_lag = r_er.uniform(25.0, 50.0, n) - 5.0 * tk.quality_static
-    lag = np.clip(np.round(base_lag[None, :] + r_er.normal(0.0, 3.0, (n_q, n))), 20, 58).astype(np.int64)
-    report_int = np.busday_offset((pe_int[:, None] + lag).astype("datetime64[D]"), 0, roll="forward").astype(np.int64)
-    report_idx = np.searchsorted(day_int, report_int)
+    lag = np.clip(np.round(base_lag[None, :] + r_er.normal(0.0, 3.0, (n_q, n))), 20, 57).astype(np.int64)
+    report_idx = np.searchsorted(day_int, pe_int[:, None] + lag)
     surprise_z = _standard_t(r_er, config.student_t_df, (n_q, n))
     valid = (
-        (report_int <= day_int[-1])
+        (report_idx < path.n_days)
         & (pe_int[:, None] >= day_int[tk.listing_idx][None, :])
         & (report_idx <= tk.last_idx[None, :])
     )

@@ -1,5 +1,7 @@
-"""Execution planning: VWAP slicing, square-root impact and the trade list (polars / numpy, no I/O)."""
+"""Execution: VWAP slicing, square-root impact, the trade list, the paper broker and the order ledger (no I/O)."""
 
+from quant_lib.execution.ledger import MemoryLedger, OrderLedger, client_order_id, duplicate_client_order_ids
+from quant_lib.execution.paper import PaperExecutor
 from quant_lib.execution.trade_list import TRADE_LIST_SCHEMA, build_trade_list, conviction_labels
 from quant_lib.execution.vwap import (
     DEFAULT_VOLUME_PROFILE,
@@ -9,6 +11,11 @@ from quant_lib.execution.vwap import (
 )
 
 __all__ = [
+    "MemoryLedger",
+    "OrderLedger",
+    "PaperExecutor",
+    "client_order_id",
+    "duplicate_client_order_ids",
     "DEFAULT_VOLUME_PROFILE",
     "TRADE_LIST_SCHEMA",
     "build_trade_list",

@@ -43,6 +43,12 @@ class MarketDataProvider(ABC):
     @abstractmethod
     def fundamentals(self, end: date, tickers: Sequence[str] | None = None) -> pl.DataFrame: ...
 
+    def stale_tickers(self, as_of: date) -> pl.DataFrame:
+        """Tickers the provider lists but whose data ends before `as_of` without a delisting to
+        explain it (columns ticker, last_date; last_date null when there is no data at all).
+        Providers that cannot tell return no rows."""
+        return pl.DataFrame(schema={"ticker": pl.String, "last_date": pl.Date})
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, benchmark={self.benchmark_ticker!r})"
 

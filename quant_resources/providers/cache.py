@@ -82,7 +82,13 @@ class FetchLog:
 
 
 class ParquetBarCache:
-    """Parquet cache of daily bars (PRICE_COLUMNS) under `cache_dir/<interval>/<ticker>.parquet`."""
+    """Parquet cache of daily bars (PRICE_COLUMNS) under `cache_dir/<interval>/<ticker>.parquet`.
+
+    Subclasses cache other layouts by setting `COLUMNS` (it must hold a `date` column, the unit
+    of coverage) and `KEY` (the column that identifies a bar)."""
+
+    COLUMNS: dict = PRICE_COLUMNS
+    KEY: str = "date"
 
     def __init__(self, cache_dir: str | os.PathLike[str]):
         self.cache_dir = Path(cache_dir)
@@ -106,7 +112,7 @@ class ParquetBarCache:
             info = json.loads(pl.read_parquet_metadata(path)[_METADATA_KEY])
             if info["ticker"] != ticker or info["interval"] != interval:
                 raise ValueError(f"file holds {info['ticker']}/{info['interval']}")
-            frame = pl.read_parquet(path).select(list(PRICE_COLUMNS)).cast(PRICE_COLUMNS)  # type: ignore[arg-type]
+            frame = pl.read_parquet(path).select(list(self.COLUMNS)).cast(self.COLUMNS)  # type: ignore[arg-type]
             return CachedBars(
                 frame=frame,
                 covered_start=date.fromisoformat(info["covered_start"]),
@@ -170,12 +176,12 @@ class ParquetBarCache:
                         if cached is None:
                             raise
                         logger.info("%s: no bars in %s..%s", ticker, range_start, range_end)
-                        rows = empty_frame(PRICE_COLUMNS)
-                    rows = rows.select(list(PRICE_COLUMNS)).cast(PRICE_COLUMNS)  # type: ignore[arg-type]
+                        rows = empty_frame(self.COLUMNS)
+                    rows = rows.select(list(self.COLUMNS)).cast(self.COLUMNS)  # type: ignore[arg-type]
                     rows = rows.filter(pl.col("date").is_between(range_start, range_end))
                     self.fetch_log.append(FetchLog(ticker, range_start, range_end, rows.height))
                     fetched.append(rows)
-                cached = self._merge(cached, fetched, start, end, complete_until)
+                cached = self._merge(cached, fetched, start, end, complete_until, self.KEY)
                 self.write(ticker, interval, cached)
             assert cached is not None
             return cached.frame.filter(pl.col("date").is_between(start, end))
@@ -187,6 +193,7 @@ class ParquetBarCache:
         start: date,
         end: date,
         complete_until: date | None,
+        key: str = "date",
     ) -> CachedBars:
         """Union of cached and fetched rows; on a shared date the fetched row wins."""
         parts = [frame.with_columns(pl.lit(1, dtype=pl.Int8).alias("_priority")) for frame in fetched]
@@ -200,8 +207,8 @@ class ParquetBarCache:
             covered_end = min(covered_end, max(complete_until, cached_end))
         merged = (
             pl.concat(parts)
-            .sort("date", pl.col("_priority"), descending=[False, True], maintain_order=True)
-            .unique(subset=["date"], keep="first", maintain_order=True)
+            .sort(key, pl.col("_priority"), descending=[False, True], maintain_order=True)
+            .unique(subset=[key], keep="first", maintain_order=True)
             .drop("_priority")
         )
         return CachedBars(frame=merged, covered_start=covered_start, covered_end=covered_end)

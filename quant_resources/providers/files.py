@@ -4,15 +4,25 @@ Layout of `data_dir`:
 
 - `<TICKER>.csv` or `<TICKER>.parquet`: date, open, high, low, close, volume[, adj_close].
   Header names are matched case-insensitively, spaces become underscores ("Adj Close" works).
+  Numbers: `N/A`, `NA`, `nan`, `null`, `-` or an empty cell is a missing value, `inf` or an
+  overflowing `1e309` an infinite one; both reach the cleaning policy
+  (`quant_lib.data.cleaning`), which drops or repairs the row and counts it. Any other text in a
+  number column is an error naming the file, column, value and row.
   Dates are YYYY-MM-DD (a time or UTC offset after the date is ignored: the local date is kept).
 - `universe.csv` (optional): ticker[, name, sector, asset_class, listed_date, delisted_date].
   Missing values default to name = ticker, sector "Unknown", asset_class "equity".
 - `fundamentals.csv` or `fundamentals.parquet` (optional): ticker, period_end, available_at,
   metric, value (FUNDAMENTAL_FACT_COLUMNS). Absent -> no fundamentals.
 
-The benchmark is the price file named after `benchmark_ticker`. `listed_date` / `delisted_date`
-default to the first / last price date; a ticker still trading at the end of the data set
-(last date = the latest date of any file) has no delisting date.
+The benchmark is the price file named after `benchmark_ticker`. `listed_date` defaults to the
+first price date, `delisted_date` to the day after the last one (membership is
+listed_date <= day < delisted_date, so a ticker is a member on every day it traded and data
+after a day never changes that day's membership); a ticker still trading at the end of the
+data set (last date = the latest date of any file) has no delisting date. Rows dated after today are
+ignored for membership (logged with a count): one bad date never delists everyone else. A file
+that ends early while its ticker is in `universe.csv` (no `delisted_date` there) and a
+header-only file are reported by `stale_tickers` (the `market` assets warn and count them); a
+header-only file is not in the universe.
 """
 
 from __future__ import annotations
@@ -67,9 +77,22 @@ def _date_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(pl.Date, strict=False)
 
 
+MISSING_MARKERS: tuple[str, ...] = ("", "n/a", "na", "#n/a", "nan", "null", "none", "-")
+"""Cells read as a missing number (case-insensitive); the cleaning policy then decides (drop the
+row, or repair volume / adj_close). `inf` and overflowing numbers (`1e309`) read as infinite."""
+
+
+def _is_missing_marker(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_lowercase().is_in(list(MISSING_MARKERS))
+
+
 def _float_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
-        return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+        return (
+            pl.when(_is_missing_marker(column))
+            .then(pl.lit(None, dtype=pl.Float64))
+            .otherwise(pl.col(column).str.strip_chars().cast(pl.Float64, strict=False))
+        )
     return pl.col(column).cast(pl.Float64, strict=False)
 
 
@@ -112,6 +135,8 @@ def _parse(
         raw_present = pl.col(column).is_not_null()
         if dtype == pl.String:
             raw_present = raw_present & (pl.col(column).str.strip_chars() != "")
+            if column in floats:
+                raw_present = raw_present & ~_is_missing_marker(column)
         if column not in strings:
             checks.append((raw_present & parsed.is_null()).alias(f"__bad_{column}"))
         if column in not_null:
@@ -140,8 +165,9 @@ def _parse(
 class FilesProvider(MarketDataProvider):
     """Prices, universe and fundamentals from a folder of CSV / Parquet files (see module doc)."""
 
-    def __init__(self, data_dir: str | Path, benchmark_ticker: str = "SPY"):
+    def __init__(self, data_dir: str | Path, benchmark_ticker: str = "SPY", today: date | None = None):
         self.data_dir = Path(data_dir)
+        self._today = today
         if not self.data_dir.is_dir():
             raise ProviderError(f"market data folder {self.data_dir} does not exist")
         self._benchmark = benchmark_ticker.strip().upper()
@@ -209,37 +235,81 @@ class FilesProvider(MarketDataProvider):
             return empty_frame(PRICE_COLUMNS)
         return pl.concat(frames).sort("date", "ticker", maintain_order=True)
 
+    @property
+    def today(self) -> date:
+        return self._today or date.today()
+
     @cached_property
     def _price_spans(self) -> pl.DataFrame:
-        """ticker, first and last date of every price file (reads only the date column)."""
+        """ticker, first and last date of every price file and its rows dated after today (reads
+        only the date column). `last` ignores future rows; a header-only file has null dates."""
+        today = self.today
         rows = []
         for ticker, path in self.price_files.items():
             dates = _parse(path, _scan(path), required=("date",), dates=("date",), not_null=("date",))["date"]
-            rows.append({"ticker": ticker, "first": dates.min(), "last": dates.max()})
-        return pl.DataFrame(rows, schema={"ticker": pl.String, "first": pl.Date, "last": pl.Date})
+            past = dates.filter(dates <= today)
+            rows.append({"ticker": ticker, "first": past.min(), "last": past.max(), "future_rows": dates.len() - past.len()})
+        spans = pl.DataFrame(rows, schema={"ticker": pl.String, "first": pl.Date, "last": pl.Date, "future_rows": pl.Int64})
+        future = spans.filter(pl.col("future_rows") > 0)
+        if future.height:
+            logger.warning(
+                "%s: %d rows dated after today (%s) ignored for membership: %s", self.data_dir,
+                future["future_rows"].sum(), today, dict(future.select("ticker", "future_rows").iter_rows()),
+            )
+        empty = spans.filter(pl.col("first").is_null())["ticker"].to_list()
+        if empty:
+            logger.warning("%s: price files without rows (header only) for %s: not in the universe", self.data_dir, empty)
+        return spans
+
+    def stale_tickers(self, as_of: date) -> pl.DataFrame:
+        """Tickers whose data ends before `as_of` (and before the rest of the data set) without a
+        `delisted_date` in `universe.csv` to say so, and header-only files (`last_date` null).
+        Columns: ticker, last_date."""
+        spans = self._price_spans
+        data_end = spans["last"].max()
+        if data_end is None:
+            return spans.select("ticker", pl.col("last").alias("last_date"))
+        cutoff = min(as_of, data_end)
+        declared: list[str] = []
+        path = self._optional_file("universe")
+        if path is not None:
+            meta = self._universe_file(path)
+            if "delisted_date" in meta.columns:
+                declared = meta.filter(pl.col("delisted_date").is_not_null())["ticker"].to_list()
+            listed = meta["ticker"].to_list()
+        else:
+            listed = []
+        stale = spans.filter(
+            pl.col("last").is_null()
+            | ((pl.col("last") < cutoff) & pl.col("ticker").is_in(listed) & ~pl.col("ticker").is_in(declared))
+        )
+        return stale.select("ticker", pl.col("last").alias("last_date")).sort("ticker")
+
+    def _universe_file(self, path: Path) -> pl.DataFrame:
+        return _parse(
+            path,
+            _scan(path),
+            required=("ticker",),
+            dates=("listed_date", "delisted_date"),
+            strings=("ticker", "name", "sector", "asset_class"),
+            not_null=("ticker",),
+        ).with_columns(pl.col("ticker").str.to_uppercase())
 
     def universe(self) -> pl.DataFrame:
-        spans = self._price_spans
+        spans = self._price_spans.filter(pl.col("first").is_not_null())
         data_end = spans["last"].max()
         base = spans.select(
             "ticker",
             pl.col("first").alias("listed_date"),
-            pl.when(pl.col("last") < data_end).then(pl.col("last")).alias("delisted_date"),
+            pl.when(pl.col("last") < data_end).then(pl.col("last").dt.offset_by("1d")).alias("delisted_date"),
         )
         path = self._optional_file("universe")
         if path is not None:
-            meta = _parse(
-                path,
-                _scan(path),
-                required=("ticker",),
-                dates=("listed_date", "delisted_date"),
-                strings=("ticker", "name", "sector", "asset_class"),
-                not_null=("ticker",),
-            ).with_columns(pl.col("ticker").str.to_uppercase())
+            meta = self._universe_file(path)
             duplicated = meta.filter(pl.col("ticker").is_duplicated())["ticker"].unique().to_list()
             if duplicated:
                 raise ProviderError(f"{path}: tickers listed more than once: {sorted(duplicated)}")
-            orphans = meta.join(base, on="ticker", how="anti")["ticker"].to_list()
+            orphans = meta.join(self._price_spans, on="ticker", how="anti")["ticker"].to_list()
             if orphans:
                 logger.warning("%s: no price file for %s; ignored", path, orphans)
             overrides = [c for c in ("listed_date", "delisted_date") if c in meta.columns]

@@ -27,9 +27,11 @@ class SimulatedProvider(MarketDataProvider):
         config: SimulationConfig | None = None,
         n_crypto: int = 0,
         n_fx: int = 0,
+        calendar: str = "XNYS",
     ):
         self.config = config or SimulationConfig(
-            n_tickers=n_tickers, seed=seed, start=start, benchmark_ticker=benchmark_ticker, n_crypto=n_crypto, n_fx=n_fx
+            n_tickers=n_tickers, seed=seed, start=start, benchmark_ticker=benchmark_ticker, n_crypto=n_crypto, n_fx=n_fx,
+            calendar=calendar,
         )
         self.today = today or date.today()
 

@@ -185,6 +185,28 @@ def statements_to_facts(
     return pl.DataFrame(rows).select([pl.col(c).cast(t) for c, t in FUNDAMENTAL_FACT_COLUMNS.items()])
 
 
+_UNREACHABLE = re.compile(
+    r"resolve|name or service not known|nodename nor servname|temporary failure in name resolution|"
+    r"failed to establish a new connection|connection refused|network is unreachable|could not connect",
+    re.IGNORECASE,
+)
+_HOST = re.compile(r"host='([^']+)'|resolve (?:host:? )?'?([A-Za-z0-9.-]+\.[a-z]{2,})")
+
+
+def unreachable_host(error: BaseException) -> str | None:
+    """When `error` (or an error it was raised from) says the host could not be reached (DNS
+    failure, refused or failed connection), a short description naming the host; else None."""
+    seen: BaseException | None = error
+    while seen is not None:
+        text = str(seen)
+        if _UNREACHABLE.search(text):
+            match = _HOST.search(text)
+            host = next((g for g in match.groups() if g), None) if match else None
+            return f"host {host}" if host else "host unreachable"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _default_ticker_factory() -> Callable[[str], Any]:
     import yfinance
 
@@ -261,6 +283,7 @@ class YFinanceProvider(MarketDataProvider):
         self.on_ticker_error = on_ticker_error
         self.fundamentals_lag_days = fundamentals_lag_days
         self._tickers: dict[str, Any] = {}
+        self.tickers_without_metadata: list[str] = []
 
     @property
     def name(self) -> str:
@@ -344,7 +367,8 @@ class YFinanceProvider(MarketDataProvider):
         symbols = self.tickers if tickers is None else [t.strip().upper() for t in tickers]
         frames: list[pl.DataFrame] = []
         failures: dict[str, str] = {}
-        for symbol in symbols:
+        causes: list[BaseException] = []
+        for position, symbol in enumerate(symbols):
             try:
                 frames.append(
                     self.cache.get_or_fetch(
@@ -357,12 +381,19 @@ class YFinanceProvider(MarketDataProvider):
                 )
             except ProviderError as error:
                 failures[symbol] = str(error)
+                causes.append(error)
                 if self.breaker.state is CircuitState.OPEN:
+                    for skipped in symbols[position + 1:]:
+                        failures[skipped] = "not attempted: the circuit is open"
                     break
         if failures:
             message = "; ".join(f"{t}: {e}" for t, e in failures.items())
+            unreachable = next((u for u in map(unreachable_host, causes) if u), None)
+            if unreachable:
+                message = f"could not reach Yahoo Finance ({unreachable}): no connection or DNS. {message}"
             if self.on_ticker_error == "raise" or not frames:
-                raise ProviderError(f"yfinance prices failed for {sorted(failures)}: {message}")
+                raise ProviderError(f"yfinance prices failed for {len(failures)} of {len(symbols)} tickers "
+                                    f"{sorted(failures)}: {message}")
             logger.warning("yfinance prices skipped %s: %s", sorted(failures), message)
         if not frames:
             return empty_frame(PRICE_COLUMNS)
@@ -406,9 +437,15 @@ class YFinanceProvider(MarketDataProvider):
         return None
 
     def universe(self) -> pl.DataFrame:
+        """One row per ticker from `Ticker.info`; tickers Yahoo gave no metadata for (offline, or
+        an empty answer) get sector "Unknown" and name = ticker, are listed in
+        `tickers_without_metadata` and warned about with a count."""
         rows = []
+        self.tickers_without_metadata = []
         for symbol in self.tickers:
             info = self._info(symbol)
+            if not info:
+                self.tickers_without_metadata.append(symbol)
             rows.append({
                 "ticker": symbol,
                 "name": info.get("longName") or info.get("shortName") or symbol,
@@ -418,6 +455,12 @@ class YFinanceProvider(MarketDataProvider):
                 "delisted_date": None,
                 "is_benchmark": symbol == self._benchmark,
             })
+        if self.tickers_without_metadata:
+            logger.warning(
+                "yfinance: no metadata for %d of %d tickers %s (sector 'Unknown', name = ticker); "
+                "Yahoo unreachable or no info for them",
+                len(self.tickers_without_metadata), len(self.tickers), self.tickers_without_metadata,
+            )
         return pl.DataFrame(rows, schema=UNIVERSE_COLUMNS)
 
     def _statement_facts(self, symbol: str) -> pl.DataFrame:

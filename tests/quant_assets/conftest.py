@@ -73,3 +73,12 @@ def daily_graph(tmp_path_factory) -> DailyGraph:
             raise_on_error=False,
         )
         yield DailyGraph(warehouse_path, instance, resources, history, result)
+
+
+@pytest.fixture(scope="session")
+def served_snapshot(daily_graph: DailyGraph, tmp_path_factory):
+    """The daily graph's warehouse published by the `serving_snapshot` asset, with a stored weekly
+    backtest (run folders + `backtests` table + tear sheet) so every endpoint has data."""
+    from tests.quant_assets.serving_fixture import publish_served_snapshot
+
+    return publish_served_snapshot(daily_graph, tmp_path_factory.mktemp("serving"))

@@ -26,7 +26,7 @@ from tests.conftest import ROOT
 
 WEEK = "2024-06-22"
 WEEK_START, WEEK_END = date(2024, 6, 22), date(2024, 6, 28)
-RANKINGS_FROM = date(2023, 1, 2)
+RANKINGS_FROM = date(2023, 1, 3)  # first XNYS session of 2023 (01-02 is the New Year holiday)
 GRID = [5, 10, 20, 40]
 RUN_CONFIG = {
     "ops": {

@@ -1,4 +1,6 @@
-"""The weekday trading calendar."""
+"""The weekday (24/5) trading calendar: the calendar functions' contract on the simplest calendar.
+
+Exchange sessions (XNYS holidays, half days, 24/7) are tested in test_calendar_exchange.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import polars as pl
 import pytest
 
 from quant_lib.data.calendar import (
+    WEEKDAYS,
     count_trading_days,
+    default_calendar,
     is_trading_day,
     latest_trading_day,
     next_trading_day,
@@ -18,7 +22,16 @@ from quant_lib.data.calendar import (
     trading_days,
     trading_days_array,
     trading_days_series,
+    set_default_calendar,
 )
+
+
+@pytest.fixture(autouse=True)
+def weekday_calendar():
+    previous = default_calendar()
+    set_default_calendar(WEEKDAYS)
+    yield
+    set_default_calendar(previous)
 
 # 2024-01-05 is a Friday, 2024-01-06 a Saturday, 2024-01-07 a Sunday, 2024-01-08 a Monday.
 FRIDAY, SATURDAY, SUNDAY, MONDAY = date(2024, 1, 5), date(2024, 1, 6), date(2024, 1, 7), date(2024, 1, 8)

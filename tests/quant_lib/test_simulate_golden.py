@@ -45,16 +45,16 @@ def market_digests(config: SimulationConfig, end: date | None = None) -> dict[st
 
 SMALL = SimulationConfig(n_tickers=10, seed=3)
 GOLDEN_SMALL: dict[str, str] = {
-    "universe": "51fb9c5e23f7b183", "prices": "1cca3bd1aa900a74",
-    "fundamentals": "abbae83a44f21f1c", "truth.regime": "0ee5e4bf6f7502f8",
-    "truth.betas": "7b03b92179f3a42e", "truth.change_points": "b49df30c38971adc",
-    "truth.characteristics": "9b02b5ded6a121e2", "truth.predictable": "724dd44429f9c400",
-    "truth.drift_change_points": "a31452bc3691fe60",
+    "universe": "f6989cc3e8992af0", "prices": "5c604fb9a71dc3c3",
+    "fundamentals": "882d20ae2c79f8d4", "truth.regime": "89dd72dbafab4b89",
+    "truth.betas": "7b03b92179f3a42e", "truth.change_points": "212297be269b8a25",
+    "truth.characteristics": "f60e5bc1aa37c1d2", "truth.predictable": "724dd44429f9c400",
+    "truth.drift_change_points": "d11747500a86fdb0",
     "truth.market_change_points": "bd12b927801a8788",
 }
 GOLDEN_DEFAULT_2007: dict[str, str] = {
-    "prices": "9104b7af5e04a59c", "universe": "29a9d854b28af016",
-    "truth.regime": "99f56a0efaf4efdd",
+    "prices": "79bb3ee3761de84c", "universe": "29a9d854b28af016",
+    "truth.regime": "f84dc5aa5ad1c9f0",
 }
 
 

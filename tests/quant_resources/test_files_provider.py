@@ -86,7 +86,7 @@ def test_round_trip(tmp_path, fmt):
     assert rows["SPY"]["is_benchmark"] and not rows["AAA"]["is_benchmark"]
     assert rows["AAA"]["sector"] == "Technology" and rows["SPY"]["asset_class"] == "etf"
     assert (rows["NEW"]["name"], rows["NEW"]["sector"], rows["NEW"]["asset_class"]) == ("NEW", "Unknown", "equity")
-    assert (rows["OLD"]["listed_date"], rows["OLD"]["delisted_date"]) == (date(2024, 1, 1), date(2024, 1, 10))
+    assert (rows["OLD"]["listed_date"], rows["OLD"]["delisted_date"]) == (date(2024, 1, 1), date(2024, 1, 11))
     assert (rows["NEW"]["listed_date"], rows["NEW"]["delisted_date"]) == (date(2024, 1, 8), None)
 
     facts = provider.fundamentals(date(2024, 2, 9))
@@ -133,9 +133,9 @@ def test_missing_benchmark_is_a_clear_error(tmp_path):
 
 def test_malformed_value_names_file_and_column(tmp_path):
     write_dataset(tmp_path, "csv", price_panel())
-    (tmp_path / "BAD.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-03,1,2,0.5,n/a,10\n")
+    (tmp_path / "BAD.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-03,1,2,0.5,twelve,10\n")
     provider = FilesProvider(tmp_path)
-    with pytest.raises(ProviderError, match=r"BAD\.csv: column 'close' has 1 unparseable.*'n/a'.*rows \[2\]"):
+    with pytest.raises(ProviderError, match=r"BAD\.csv: column 'close' has 1 unparseable.*'twelve'.*rows \[2\]"):
         provider.prices(date(2024, 1, 1), date(2024, 1, 31))
     assert provider.prices(date(2024, 1, 1), date(2024, 1, 31), tickers=["AAA"]).height == 23
 

@@ -361,3 +361,36 @@ def test_default_factory_makes_yfinance_raise(tmp_path):
     provider = YFinanceProvider(["AAPL"], cache_dir=tmp_path)
     assert provider._ticker_factory is yfinance.Ticker
     assert yfinance.config.debug.hide_exceptions is False
+
+
+def test_offline_error_says_the_host_is_unreachable_and_lists_every_ticker(tmp_path):
+    """Issue 15 item 9: DNS failure for every request; the breaker opens after 3 failures, yet
+    the error names all four tickers and says Yahoo could not be reached."""
+    import requests
+
+    dns = requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='query2.finance.yahoo.com', port=443): Max retries exceeded "
+        "(Caused by NameResolutionError(\"Failed to resolve 'query2.finance.yahoo.com'\"))"
+    )
+    symbols = ["AAPL", "MSFT", "NVDA"]
+    yahoo = FakeYahoo({(s, "history"): [dns] for s in [*symbols, "SPY"]}, repeat_last=True)
+    provider = make_provider(tmp_path, yahoo, tickers=symbols, failure_threshold=3, max_retries=1)
+    with pytest.raises(ProviderError) as error:
+        provider.prices(date(2024, 1, 1), date(2024, 1, 31))
+    message = str(error.value)
+    assert "could not reach Yahoo Finance" in message and "query2.finance.yahoo.com" in message
+    assert "['AAPL', 'MSFT', 'NVDA', 'SPY']" in message
+    assert len(yahoo.calls) <= 3  # fails fast once the circuit is open
+
+
+def test_universe_without_metadata_warns_with_a_count(tmp_path, caplog):
+    import requests
+
+    down = requests.exceptions.ConnectionError("Failed to resolve 'query2.finance.yahoo.com'")
+    yahoo = FakeYahoo({(s, "info"): [down] for s in ["AAPL", "MSFT", "SPY"]}, repeat_last=True)
+    provider = make_provider(tmp_path, yahoo, tickers=["AAPL", "MSFT"])
+    with caplog.at_level(logging.WARNING):
+        universe = provider.universe()
+    assert universe.height == 3
+    assert "no metadata for 3 of 3 tickers" in caplog.text and "AAPL" in caplog.text
+    assert provider.tickers_without_metadata == ["AAPL", "MSFT", "SPY"]

@@ -1,0 +1,218 @@
+"""`quant`: download market data, train the forecasters, backtest and run the live loop.
+
+Heavy libraries (dagster, torch, plotly, alpaca) are imported inside the commands, so
+`quant --help` answers at once. Logs go to the console and to a rotating file
+`warehouse/logs/quant.log` in one format.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+
+import click
+
+LOG_FORMAT = "%(asctime)s | %(levelname)-7s | %(name)s | %(message)s"
+ASSETS_HELP = "Comma-separated symbols, e.g. AAPL,BTC-USD."
+
+
+def _warehouse() -> Path:
+    from quant_resources.settings import get_settings
+
+    return Path(get_settings().warehouse_dir)
+
+
+def setup_logging(level: str = "INFO") -> Path:
+    """Console + rotating file handler (5 x 10 MB) under warehouse/logs, one format."""
+    log_dir = _warehouse() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    for handler in list(root.handlers):
+        if getattr(handler, "_quant", False):
+            root.removeHandler(handler)
+    formatter = logging.Formatter(LOG_FORMAT)
+    for handler in (logging.StreamHandler(sys.stderr),
+                    RotatingFileHandler(log_dir / "quant.log", maxBytes=10_000_000, backupCount=5)):
+        handler.setFormatter(formatter)
+        handler._quant = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    return log_dir / "quant.log"
+
+
+def _symbols(text: str) -> list[str]:
+    symbols = [s.strip() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise click.BadParameter("give at least one symbol")
+    return symbols
+
+
+def _progress(total: int, label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    task = progress.add_task(label, total=total)
+    return progress, (lambda: progress.advance(task))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """quant-platform: research, training and trading from the command line."""
+    ctx.obj = {"log_file": setup_logging(log_level)}
+
+
+@main.command()
+@click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
+@click.option("--interval", default="1d", show_default=True, help="Bar interval (daily bars go to the warehouse).")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1), help="Trading days to download, ending today.")
+def download(assets: str, interval: str, days: int) -> None:
+    """Materialize the market assets (universe, prices, fundamentals) for the last DAYS trading days
+    from the configured provider (MARKET_DATA_PROVIDER; simulated by default)."""
+    if interval != "1d":
+        raise click.UsageError("intraday download is the intraday_bars asset (issue 9); use --interval 1d here")
+    from quant_assets.run_daily import prepare_dagster_home
+
+    prepare_dagster_home()
+    from dagster import DagsterInstance
+
+    from quant_assets.definitions import defs
+    from quant_assets.reporting import backfill_missing
+    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+
+    job = defs.resolve_job_def("daily_job")
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).group_name == "market"]
+    last = latest_trading_day(date.today())
+    first = shift_trading_days(last, -(days - 1))
+    click.echo(f"symbols requested: {', '.join(_symbols(assets))} (the provider's universe is downloaded)")
+    results = backfill_missing(job, DagsterInstance.get(), [("market data", first, last, keys)], total_steps=1)
+    if not all(r.success for r in results):
+        raise click.ClickException("download failed; see the log")
+    click.echo(f"market data {first} .. {last} in the warehouse")
+
+
+@main.command()
+@click.option("--model", "model_name", default="all", show_default=True,
+              type=click.Choice(["all", "transformer", "itransformer", "lstm", "momentum", "ppo"]))
+@click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
+@click.option("--interval", default="5m", show_default=True, help="Bar interval: 5m, 1h, 1d ...")
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1))
+@click.option("--bars", default=3_000, show_default=True, type=click.IntRange(200), help="Bars per symbol to train on.")
+@click.option("--seq-len", default=30, show_default=True, type=click.IntRange(2))
+@click.option("--seed", default=7, show_default=True)
+def train(model_name: str, assets: str, interval: str, epochs: int, bars: int, seq_len: int, seed: int) -> None:
+    """Train the forecasting nets on the simulated tape and save checkpoints for `quant live`
+    and `quant backtest` (warehouse/models/live/<model>.pt)."""
+    if model_name == "ppo":
+        raise click.UsageError("the PPO agent trains in issue 11's model_checkpoints asset, not here")
+    from quant_assets.live_runner import FORECASTERS, models_dir, replay_bars, train_models
+
+    names = list(FORECASTERS) if model_name == "all" else [model_name]
+    tape = replay_bars(_symbols(assets), interval, bars, seed)
+    progress, advance = _progress(len(names), "training")
+    with progress:
+        results = train_models(names, tape, models_dir(_warehouse()), epochs, seq_len, seed, advance)
+    for name, result in results.items():
+        click.echo(f"{name:12s} best val loss {result['best_val_loss']:.6g} ({result['epochs']} epochs) -> {result['path']}")
+
+
+@main.command()
+@click.option("--strategy", default="ensemble", show_default=True, type=click.Choice(["ensemble", "ml", "ranking"]))
+@click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: start of the tape).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: end of the tape).")
+@click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=1.0))
+@click.option("--interval", default="5m", show_default=True)
+@click.option("--bars", default=2_000, show_default=True, type=click.IntRange(50), help="Bars of the simulated tape.")
+@click.option("--max-drawdown", default=0.15, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--daily-loss-limit", default=0.03, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--seed", default=7, show_default=True)
+def backtest(strategy: str, assets: str, start, end, capital: float, interval: str, bars: int,
+             max_drawdown: float, daily_loss_limit: float, seed: int) -> None:
+    """Backtest a strategy and write the six-panel HTML dashboard under warehouse/reports/.
+
+    ensemble / ml: the trained nets replayed bar by bar through the live loop with the paper
+    broker (the same code path as `quant live`). ranking: the factor book (materializes the
+    weekly `backtests` asset, as `make backtest`)."""
+    if strategy == "ranking":
+        from quant_assets.run_backtest import main as run_ranking_backtest
+
+        raise SystemExit(run_ranking_backtest([]))
+    import tempfile
+
+    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars, run_bar_backtest
+    from quant_lib.reporting.tearsheet import build_tearsheet
+    from quant_resources.atomic import atomic_write_bytes
+
+    tape = replay_bars(_symbols(assets), interval, bars, seed)
+    day = tape["timestamp"].dt.date()
+    tape = tape.filter((day >= (start.date() if start else day.min())) & (day <= (end.date() if end else day.max())))
+    options = LiveOptions(strategy=strategy, assets=_symbols(assets), interval=interval, capital=capital, seed=seed,
+                          retrain=False, checkpoint_interval=0, max_drawdown=max_drawdown,
+                          daily_loss_limit=daily_loss_limit, run_name="backtest")
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = build_self_trainer(options, _warehouse(), state_root=Path(scratch))
+        trainer.register_signals = False
+        trainer.start()
+        groups = bar_groups(tape)
+        progress, advance = _progress(len(groups), "backtest")
+        with progress:
+            metrics, daily, fills = run_bar_backtest(trainer, groups, capital, advance)
+    shown = {k: metrics[k] for k in ("total_return", "sharpe_ratio", "max_drawdown", "total_trades", "fills")}
+    html = build_tearsheet(daily, None, f"{strategy} backtest: {assets}", shown, rolling_window=5)
+    path = _warehouse() / "reports" / f"backtest_{strategy}_{'_'.join(_symbols(assets))}.html"
+    atomic_write_bytes(path, html.encode())
+    for key, value in shown.items():
+        click.echo(f"{key:14s} {value:.4f}")
+    click.echo(f"dashboard: {path}")
+
+
+@main.command()
+@click.option("--strategy", default="ensemble", show_default=True, type=click.Choice(["ensemble", "ml"]))
+@click.option("--broker", default="paper", show_default=True, type=click.Choice(["paper", "alpaca"]),
+              help="alpaca needs APCA_API_KEY_ID / APCA_API_SECRET_KEY (paper endpoint unless APCA_API_BASE_URL).")
+@click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
+@click.option("--interval", default="5m", show_default=True)
+@click.option("--speed", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Replay speed: 0 = as fast as possible, 1 = real time, 60 = a minute per second.")
+@click.option("--bars", default=2_000, show_default=True, type=click.IntRange(1), help="Bars of the tape to replay.")
+@click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=1.0))
+@click.option("--checkpoint-interval", default=50, show_default=True, type=click.IntRange(0))
+@click.option("--retrain/--no-retrain", default=True, show_default=True)
+@click.option("--retrain-interval", default=500, show_default=True, type=click.IntRange(1))
+@click.option("--retrain-min-samples", default=200, show_default=True, type=click.IntRange(1))
+@click.option("--sharpe-threshold", default=0.0, show_default=True)
+@click.option("--max-drawdown", default=0.15, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--daily-loss-limit", default=0.03, show_default=True, type=click.FloatRange(0, 1, min_open=True))
+@click.option("--close-on-exit/--keep-positions", default=None,
+              help="Flatten on shutdown (default: yes on paper, no on alpaca).")
+@click.option("--allow-mismatch", is_flag=True, help="Start even if the broker's book differs from the saved state.")
+@click.option("--run-name", default="live", show_default=True, help="Ledger folder under warehouse/ledger/.")
+@click.option("--seed", default=7, show_default=True)
+def live(strategy: str, broker: str, assets: str, interval: str, speed: float, bars: int, capital: float,
+         checkpoint_interval: int, retrain: bool, retrain_interval: int, retrain_min_samples: int,
+         sharpe_threshold: float, max_drawdown: float, daily_loss_limit: float, close_on_exit: bool | None,
+         allow_mismatch: bool, run_name: str, seed: int) -> None:
+    """Run the self-training live loop bar by bar (state: warehouse/state/system_state.pt; ledger:
+    warehouse/ledger/<run-name>/). Ctrl+C closes positions where configured and saves state; a
+    restart resumes after the last bar processed."""
+    from quant_assets.live_runner import LiveOptions, run_live
+
+    options = LiveOptions(strategy=strategy, broker=broker, assets=_symbols(assets), interval=interval, speed=speed,
+                          bars=bars, seed=seed, capital=capital, checkpoint_interval=checkpoint_interval,
+                          retrain=retrain, retrain_interval=retrain_interval, retrain_min_samples=retrain_min_samples,
+                          sharpe_threshold=sharpe_threshold, max_drawdown=max_drawdown,
+                          daily_loss_limit=daily_loss_limit, close_on_exit=close_on_exit,
+                          allow_mismatch=allow_mismatch, run_name=run_name)
+    trainer = run_live(options, _warehouse())
+    click.echo(f"processed up to bar_counter={trainer.bar_counter}; equity "
+               f"{trainer.executor.get_portfolio_state()['equity']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""Wiring of the `quant train / live / backtest` commands: bars, models, strategy, broker, state, ledger.
+
+The loop itself is ``quant_lib.live.SelfTrainer``; this module only builds its collaborators from
+command-line options and the platform settings. Bars come from the seeded simulated tape
+(``quant_lib.live.synthetic_bars``) so a restart replays the same bars and resumes after the last
+one it processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from quant_lib.live.bars import bar_groups
+from quant_resources.atomic import atomic_write_bytes
+
+__all__ = ["FORECASTERS", "LiveOptions", "bar_groups", "build_self_trainer", "run_live", "train_models"]
+
+logger = logging.getLogger("quant.live")
+
+FORECASTERS = ("transformer", "itransformer", "lstm", "momentum")
+SMALL_NETS = {
+    "transformer": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "dropout": 0.0},
+    "itransformer": {"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32, "dropout": 0.0},
+    "lstm": {"hidden_size": 16, "n_layers": 1, "n_heads": 2, "dropout": 0.0},
+    "momentum": {"hidden_size": 16, "n_heads": 2, "dropout": 0.0},
+}
+"""Net sizes for the live loop on CPU (benchmarks/bench_live.py measures them)."""
+
+
+def parse_interval(text: str) -> tuple[timedelta, int]:
+    """"5m" / "1h" / "1d" -> (bar length, bars per 6.5-hour session; 1 for daily bars)."""
+    match = re.fullmatch(r"(\d+)\s*(m|h|d)", text.strip().lower())
+    if not match:
+        raise ValueError(f"interval must look like 5m, 1h or 1d, got {text!r}")
+    n, unit = int(match.group(1)), match.group(2)
+    if unit == "d":
+        return timedelta(days=n), 1
+    length = timedelta(minutes=n) if unit == "m" else timedelta(hours=n)
+    return length, max(int(timedelta(hours=6.5) / length), 1)
+
+
+def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int) -> pl.DataFrame:
+    from quant_lib.live import synthetic_bars
+
+    length, per_day = parse_interval(interval)
+    return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day)
+
+
+def models_dir(warehouse: Path) -> Path:
+    return Path(warehouse) / "models" / "live"
+
+
+def new_model(name: str, seq_len: int, seed: int) -> Any:
+    """A fresh seeded net of ``SMALL_NETS`` size over the live features (horizon 5; momentum 1)."""
+    import torch
+
+    from quant_lib.live import IncrementalBarFeatures
+    from quant_lib.models import build_model
+
+    torch.manual_seed(seed)
+    horizon = 1 if name == "momentum" else 5
+    return build_model(name, n_features=IncrementalBarFeatures.n_features, seq_len=seq_len, forecast_horizon=horizon,
+                       **SMALL_NETS[name])
+
+
+def build_models(names: list[str], directory: Path, seq_len: int, seed: int) -> dict[str, Any]:
+    """Trained checkpoints from ``directory/<name>.pt`` when present, else fresh seeded nets (warned)."""
+    from quant_lib.live import IncrementalBarFeatures
+    from quant_lib.models import BaseModel
+
+    models = {}
+    for name in names:
+        path = Path(directory) / f"{name}.pt"
+        if path.exists():
+            models[name], _ = BaseModel.load(path.read_bytes(), feature_names=IncrementalBarFeatures.feature_names)
+            logger.info("Loaded %s from %s", name, path)
+            continue
+        models[name] = new_model(name, seq_len, seed + len(models))
+        logger.warning("No checkpoint for %s in %s; using an untrained net (run `quant train` first)", name, directory)
+    return models
+
+
+def build_strategy(kind: str, models: dict[str, Any]) -> Any:
+    from quant_lib.strategies import EnsembleStrategy, MLSignalStrategy
+
+    def member(name: str) -> MLSignalStrategy:
+        momentum = name == "momentum"
+        return MLSignalStrategy(kind="position" if momentum else "return", confidence_scale=0.5 if momentum else 0.002,
+                                confirmation_bars=2, name=name)
+
+    if kind == "ensemble":
+        return EnsembleStrategy({name: member(name) for name in models})
+    if kind == "ml":
+        return MLSignalStrategy(confidence_scale=0.002, confirmation_bars=2)
+    raise ValueError(f"strategy must be 'ensemble' or 'ml' here, got {kind!r}")
+
+
+@dataclass
+class LiveOptions:
+    strategy: str = "ensemble"
+    broker: str = "paper"
+    assets: list[str] = field(default_factory=lambda: ["AAPL"])
+    interval: str = "5m"
+    speed: float = 0.0
+    bars: int = 2_000
+    seed: int = 7
+    capital: float = 100_000.0
+    seq_len: int = 30
+    checkpoint_interval: int = 50
+    retrain: bool = True
+    retrain_interval: int = 500
+    retrain_min_samples: int = 200
+    sharpe_threshold: float = 0.0
+    max_drawdown: float = 0.15
+    daily_loss_limit: float = 0.03
+    close_on_exit: bool | None = None
+    allow_mismatch: bool = False
+    run_name: str = "live"
+    allow_short: bool = False
+
+
+def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, Any] | None = None,
+                       state_root: Path | None = None) -> Any:
+    """SelfTrainer for ``options``: models from ``warehouse``, state and ledger under ``state_root``
+    (default ``warehouse``: state/system_state.pt and ledger/<run_name>/)."""
+    from quant_lib.execution import PaperExecutor
+    from quant_lib.live import LiveConfig, SelfTrainer
+    from quant_lib.risk.limits import RiskLimits, RiskManager
+    from quant_resources.ledger import FileLedgerSink
+    from quant_resources.state import SystemStateManager
+
+    length, per_day = parse_interval(options.interval)
+    names = list(FORECASTERS) if options.strategy == "ensemble" else ["transformer"]
+    models = models if models is not None else build_models(names, models_dir(warehouse), options.seq_len, options.seed)
+    if options.broker == "paper":
+        executor = PaperExecutor(initial_capital=options.capital)
+    elif options.broker == "alpaca":
+        from quant_resources.brokers.alpaca import LiveExecutor
+
+        executor = LiveExecutor(allow_mismatch=options.allow_mismatch)
+        executor.connect()
+    else:
+        raise ValueError(f"broker must be 'paper' or 'alpaca', got {options.broker!r}")
+    close = options.close_on_exit if options.close_on_exit is not None else options.broker == "paper"
+    config = LiveConfig(
+        initial_capital=options.capital, periods_per_year=252 * per_day, retrain_enabled=options.retrain,
+        retrain_interval=options.retrain_interval, retrain_min_samples=options.retrain_min_samples,
+        sharpe_threshold=options.sharpe_threshold, checkpoint_interval=options.checkpoint_interval,
+        close_on_shutdown=close, strategy_tag=f"{options.run_name}|{options.strategy}", seed=options.seed,
+        allow_short=options.allow_short,
+    )
+    limits = RiskLimits(max_drawdown=options.max_drawdown, daily_loss_limit=options.daily_loss_limit)
+    return SelfTrainer(
+        models, build_strategy(options.strategy, models), executor, risk_manager=RiskManager(limits), config=config,
+        state_store=SystemStateManager(Path(state_root or warehouse) / "state" / "system_state.pt"),
+        ledger_sink=FileLedgerSink(Path(state_root or warehouse) / "ledger", options.run_name),
+    )
+
+
+def save_checkpoint(model: Any, path: Path, feature_names: tuple[str, ...], trainer: Any = None) -> Path:
+    """Model checkpoint bytes (issue 11's format), written atomically."""
+    optimizer = getattr(trainer, "optimizer", None)
+    data = model.save(None, optimizer, int(getattr(trainer, "epoch", 0)), None, list(feature_names))
+    return atomic_write_bytes(path, data)
+
+
+def train_models(names: list[str], bars: pl.DataFrame, directory: Path, epochs: int, seq_len: int, seed: int,
+                 progress: Any = None) -> dict[str, dict[str, Any]]:
+    """Fit each net on the bars (features from ``IncrementalBarFeatures``, chronological 80/20
+    split per symbol) with issue 11's ``Trainer`` and write ``directory/<name>.pt``."""
+    from quant_lib.live import IncrementalBarFeatures
+    from quant_lib.live.retrain import split_datasets
+    from quant_lib.models import Trainer, default_loss, make_loader
+
+    features = IncrementalBarFeatures()
+    parts = [features.training_set(frame.sort("timestamp"))
+             for _, frame in bars.partition_by("symbol", as_dict=True).items()]
+    results = {}
+    for name in names:
+        model = new_model(name, seq_len, seed)
+        horizon = int(model.config.get("forecast_horizon", 1))
+        train, val = split_datasets(parts, seq_len, horizon, 0.2)
+        trainer = Trainer(model, default_loss(model), lr=1e-3, max_epochs=epochs, patience=3, device="cpu", seed=seed)
+        history = trainer.fit(make_loader(train, batch_size=64, shuffle=True, seed=seed), make_loader(val, batch_size=256))
+        path = save_checkpoint(model, Path(directory) / f"{name}.pt", IncrementalBarFeatures.feature_names, trainer)
+        results[name] = {"path": str(path), "best_val_loss": history["best_val_loss"], "epochs": history["epochs_run"]}
+        logger.info("Trained %s: best val loss %s after %d epochs -> %s", name, history["best_val_loss"],
+                    history["epochs_run"], path)
+        if progress is not None:
+            progress()
+    return results
+
+
+def daily_report_frame(results: list[dict[str, Any]], positions: list[dict[str, float]]) -> pl.DataFrame:
+    """Per-day equity, returns, exposure and turnover of a bar-by-bar run (for the tear sheet)."""
+    bars = pl.DataFrame({
+        "timestamp": [r["timestamp"] for r in results],
+        "equity": [r["equity"] for r in results],
+        "gross": [float(sum(abs(v) for v in p.values())) for p in positions],
+        "net": [float(sum(p.values())) for p in positions],
+        "traded": [float(sum(abs(f["qty"] * f["price"]) for f in r["fills"] if f.get("status") == "filled")) for r in results],
+    })
+    daily = (
+        bars.group_by(pl.col("timestamp").dt.date().alias("date"), maintain_order=True)
+        .agg(pl.col("equity").last(), pl.col("gross").last(), pl.col("net").last(), pl.col("traded").sum())
+        .sort("date")
+    )
+    return daily.with_columns(
+        (pl.col("equity") / pl.col("equity").shift(1) - 1).fill_null(0.0).alias("returns"),
+        (pl.col("gross") / pl.col("equity")).alias("gross_exposure"),
+        (pl.col("net") / pl.col("equity")).alias("net_exposure"),
+        (pl.col("traded") / pl.col("equity")).alias("turnover"),
+    ).select("date", "equity", "returns", "gross_exposure", "net_exposure", "turnover")
+
+
+def run_bar_backtest(trainer: Any, groups: list[dict[str, dict[str, Any]]], capital: float,
+                     progress: Any = None) -> tuple[dict[str, float], pl.DataFrame, list[dict[str, Any]]]:
+    """Replay ``groups`` through a started SelfTrainer with a paper broker; (metrics, daily frame, trades)."""
+    from quant_lib.backtest.metrics import compute_metrics
+
+    results, positions = [], []
+    for group in groups:
+        result = trainer.process_bar(group)
+        if result.get("skipped"):
+            continue
+        results.append(result)
+        state = trainer.executor.get_portfolio_state()["positions"]
+        positions.append({s: p["market_value"] for s, p in state.items()})
+        if progress is not None:
+            progress()
+    trainer.shutdown()
+    if not results:
+        raise ValueError("no bars in the requested range")
+    results[-1]["equity"] = trainer.executor.get_portfolio_state()["equity"]
+    fills = [f for r in results for f in r["fills"] if f.get("status") == "filled"]
+    trades = [{"pnl": f["realized_pnl"] - f["commission"]} for f in fills if f.get("realized_pnl")]
+    equity = [r["equity"] for r in results]
+    metrics = compute_metrics(equity, trades, capital, trainer.config.periods_per_year)
+    metrics["fills"] = float(len(fills))
+    return metrics, daily_report_frame(results, positions), fills
+
+
+def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:
+    """Build, start and run the loop over the replay tape (pausing per ``options.speed``), then
+    shut down (close where configured, save state). Returns the trainer."""
+    import time
+
+    trainer = build_self_trainer(options, warehouse, state_root=state_root)
+    trainer.register_signals = register_signals
+    trainer.start()
+    pause = parse_interval(options.interval)[0].total_seconds() / options.speed if options.speed > 0 else 0.0
+    for group in bar_groups(replay_bars(options.assets, options.interval, options.bars, options.seed)):
+        result = trainer.process_bar(group)
+        if result.get("skipped"):
+            continue
+        if result["bar_counter"] % 100 == 0:
+            logger.info("bar %d | %s | equity %.2f | weights %s", result["bar_counter"], result["timestamp"],
+                        result["equity"], getattr(trainer.strategy, "weights", {}))
+        if pause:
+            time.sleep(pause)
+    trainer.shutdown()
+    return trainer

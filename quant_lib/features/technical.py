@@ -1,0 +1,182 @@
+"""~41 technical indicators from OHLCV as polars expressions over a long multi-ticker frame.
+
+Every indicator is causal: the value at row t uses rows <= t of the same ticker only (rolling
+windows, recursive EMAs / Wilder averages and backward shifts, evaluated ``.over(ticker)``), so
+computing on ``df[: t + 1]`` gives the same row t. Warm-up rows are null/NaN (up to ~50 bars).
+EMAs use ``alpha = 2 / (n + 1)``, Wilder averages ``alpha = 1 / n``, both recursive from the
+first value (TA-Lib seeds with an SMA; the difference decays as (1 - alpha)^t). Notation: o, h,
+l, c, v = open, high, low, close, volume; r = ln(c / c[-1]); TP = (h + l + c) / 3;
+HH_n / LL_n = rolling max(h) / min(l); TR = max(h - l, |h - c[-1]|, |l - c[-1]|).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import polars as pl
+
+from quant_lib.features._frame import prepare_ohlcv
+
+o, h, l, c, v = (pl.col(name) for name in ("open", "high", "low", "close", "volume"))  # noqa: E741
+r = (c / c.shift(1)).log()
+tp = (h + l + c) / 3.0
+tr = pl.max_horizontal(h - l, (h - c.shift(1)).abs(), (l - c.shift(1)).abs())
+
+
+def _ema(x: pl.Expr, n: int) -> pl.Expr:
+    return x.ewm_mean(alpha=2.0 / (n + 1), adjust=False, min_samples=n)
+
+
+def _wilder(x: pl.Expr, n: int) -> pl.Expr:
+    return x.ewm_mean(alpha=1.0 / n, adjust=False, min_samples=n)
+
+
+def _sma(x: pl.Expr, n: int) -> pl.Expr:
+    return x.rolling_mean(n)
+
+
+def _hh(n: int) -> pl.Expr:
+    return h.rolling_max(n)
+
+
+def _ll(n: int) -> pl.Expr:
+    return l.rolling_min(n)
+
+
+def _macd() -> pl.Expr:
+    return (_ema(c, 12) - _ema(c, 26)) / c
+
+
+def _rsi(n: int) -> pl.Expr:
+    change = c - c.shift(1)
+    gain, loss = _wilder(change.clip(lower_bound=0), n), _wilder((-change).clip(lower_bound=0), n)
+    return 100.0 * gain / (gain + loss)
+
+
+def _stoch_k(n: int) -> pl.Expr:
+    return 100.0 * (c - _ll(n)) / (_hh(n) - _ll(n))
+
+
+def _di(sign: int, n: int) -> pl.Expr:
+    up, down = h - h.shift(1), l.shift(1) - l
+    move = up if sign > 0 else down
+    other = down if sign > 0 else up
+    dm = pl.when((move > other) & (move > 0)).then(move).otherwise(0.0)
+    return 100.0 * _wilder(dm, n) / _wilder(tr, n)
+
+
+def _adx(n: int) -> pl.Expr:
+    plus, minus = _di(1, n), _di(-1, n)
+    return _wilder(100.0 * (plus - minus).abs() / (plus + minus), n)
+
+
+def _cci(n: int) -> pl.Expr:
+    mean = _sma(tp, n)
+    mean_deviation = pl.sum_horizontal([(tp.shift(k) - mean).abs() for k in range(n)]) / n
+    return (tp - mean) / (0.015 * mean_deviation)
+
+
+def _bollinger(n: int, k: float = 2.0) -> tuple[pl.Expr, pl.Expr]:
+    mid, sd = _sma(c, n), c.rolling_std(n, ddof=0)
+    return (c - (mid - k * sd)) / (2 * k * sd), 2 * k * sd / mid
+
+
+def _keltner_position(n: int = 20, atr_n: int = 10, k: float = 2.0) -> pl.Expr:
+    mid, atr = _ema(c, n), _wilder(tr, atr_n)
+    return (c - (mid - k * atr)) / (2 * k * atr)
+
+
+def _realized_vol(n: int) -> pl.Expr:
+    return r.rolling_std(n)
+
+
+def _parkinson(n: int) -> pl.Expr:
+    return ((h / l).log().pow(2).rolling_mean(n) / (4.0 * math.log(2.0))).sqrt()
+
+
+def _garman_klass(n: int) -> pl.Expr:
+    hl, co = (h / l).log().pow(2), (c / o).log().pow(2)
+    return (0.5 * hl - (2.0 * math.log(2.0) - 1.0) * co).rolling_mean(n).clip(lower_bound=0).sqrt()
+
+
+def _obv_slope(n: int) -> pl.Expr:
+    signed = pl.when(c > c.shift(1)).then(v).when(c < c.shift(1)).then(-v).otherwise(0.0)
+    return signed.rolling_sum(n) / v.rolling_sum(n)
+
+
+def _mfi(n: int) -> pl.Expr:
+    flow = tp * v
+    up = pl.when(tp > tp.shift(1)).then(flow).otherwise(0.0).rolling_sum(n)
+    down = pl.when(tp < tp.shift(1)).then(flow).otherwise(0.0).rolling_sum(n)
+    return 100.0 * up / (up + down)
+
+
+def _volume_z(n: int) -> pl.Expr:
+    return (v - v.rolling_mean(n)) / v.rolling_std(n)
+
+
+TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
+    "log_return_1": (lambda: r, "ln(c / c[-1])"),
+    "log_return_5": (lambda: (c / c.shift(5)).log(), "ln(c / c[-5])"),
+    "log_return_10": (lambda: (c / c.shift(10)).log(), "ln(c / c[-10])"),
+    "log_return_20": (lambda: (c / c.shift(20)).log(), "ln(c / c[-20])"),
+    "roc_10": (lambda: 100.0 * (c / c.shift(10) - 1.0), "100 (c / c[-10] - 1)  (TA-Lib ROC)"),
+    "sma_10_dist": (lambda: c / _sma(c, 10) - 1.0, "c / SMA_10(c) - 1"),
+    "sma_20_dist": (lambda: c / _sma(c, 20) - 1.0, "c / SMA_20(c) - 1"),
+    "sma_50_dist": (lambda: c / _sma(c, 50) - 1.0, "c / SMA_50(c) - 1"),
+    "ema_12_dist": (lambda: c / _ema(c, 12) - 1.0, "c / EMA_12(c) - 1"),
+    "ema_26_dist": (lambda: c / _ema(c, 26) - 1.0, "c / EMA_26(c) - 1"),
+    "macd": (_macd, "(EMA_12(c) - EMA_26(c)) / c"),
+    "macd_signal": (lambda: _ema(_macd(), 9), "EMA_9(macd)"),
+    "macd_hist": (lambda: _macd() - _ema(_macd(), 9), "macd - macd_signal"),
+    "rsi_14": (lambda: _rsi(14), "100 W14(gain) / (W14(gain) + W14(loss)), W = Wilder average"),
+    "rsi_7": (lambda: _rsi(7), "RSI over 7 bars"),
+    "stoch_k_14": (lambda: _stoch_k(14), "100 (c - LL_14) / (HH_14 - LL_14)  (fast %K)"),
+    "stoch_d_3": (lambda: _sma(_stoch_k(14), 3), "SMA_3(stoch_k_14)  (fast %D)"),
+    "williams_r_14": (lambda: -100.0 * (_hh(14) - c) / (_hh(14) - _ll(14)), "-100 (HH_14 - c) / (HH_14 - LL_14)"),
+    "cci_20": (lambda: _cci(20), "(TP - SMA_20(TP)) / (0.015 mean|TP_i - SMA_20(TP)|)"),
+    "plus_di_14": (lambda: _di(1, 14), "100 W14(+DM) / W14(TR)"),
+    "minus_di_14": (lambda: _di(-1, 14), "100 W14(-DM) / W14(TR)"),
+    "adx_14": (lambda: _adx(14), "W14(100 |+DI - -DI| / (+DI + -DI))"),
+    "atr_14": (lambda: _wilder(tr, 14), "W14(TR)  (price units)"),
+    "natr_14": (lambda: 100.0 * _wilder(tr, 14) / c, "100 ATR_14 / c"),
+    "bb_position_20": (lambda: _bollinger(20)[0], "(c - (SMA_20 - 2 sd_20)) / (4 sd_20), sd with ddof=0"),
+    "bb_width_20": (lambda: _bollinger(20)[1], "4 sd_20 / SMA_20"),
+    "keltner_position_20": (_keltner_position, "(c - (EMA_20 - 2 ATR_10)) / (4 ATR_10)"),
+    "realized_vol_5": (lambda: _realized_vol(5), "std_5(r)"),
+    "realized_vol_20": (lambda: _realized_vol(20), "std_20(r)"),
+    "vol_ratio_5_20": (lambda: _realized_vol(5) / _realized_vol(20), "std_5(r) / std_20(r)"),
+    "parkinson_vol_20": (lambda: _parkinson(20), "sqrt(mean_20(ln(h/l)^2) / (4 ln 2))  (Parkinson 1980)"),
+    "garman_klass_vol_20": (lambda: _garman_klass(20), "sqrt(mean_20(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2))"),
+    "volume_zscore_20": (lambda: _volume_z(20), "(v - mean_20(v)) / std_20(v)"),
+    "obv_slope_10": (lambda: _obv_slope(10), "(OBV - OBV[-10]) / sum_10(v)"),
+    "mfi_14": (lambda: _mfi(14), "100 sum_14(TP v | TP up) / sum_14(TP v | TP moved)"),
+    "vwap_dist_20": (lambda: c / ((tp * v).rolling_sum(20) / v.rolling_sum(20)) - 1.0, "c / (sum_20(TP v) / sum_20(v)) - 1"),
+    "skew_20": (lambda: r.rolling_skew(20), "sample skewness of r over 20 bars (biased)"),
+    "kurt_20": (lambda: r.rolling_kurtosis(20), "excess kurtosis of r over 20 bars (biased)"),
+    "high_low_range": (lambda: (h / l).log(), "ln(h / l)"),
+    "close_location": (lambda: (c - l) / (h - l), "(c - l) / (h - l)"),
+    "gap": (lambda: (o / c.shift(1)).log(), "ln(o / c[-1])"),
+    "dist_high_20": (lambda: c / _hh(20) - 1.0, "c / HH_20 - 1"),
+    "dist_low_20": (lambda: c / _ll(20) - 1.0, "c / LL_20 - 1"),
+}
+TECHNICAL_FEATURE_NAMES: tuple[str, ...] = tuple(TECHNICAL_FEATURES)
+
+
+def technical_feature_exprs(ticker: str = "ticker") -> list[pl.Expr]:
+    """One expression per feature, each evaluated per ticker; Inf (a zero range) becomes NaN."""
+    exprs = []
+    for name, (build, _) in TECHNICAL_FEATURES.items():
+        x = build().cast(pl.Float64)
+        exprs.append(pl.when(x.is_infinite()).then(float("nan")).otherwise(x).over(ticker).alias(name))
+    return exprs
+
+
+def compute_technical_features(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` (``timestamp`` or ``date``, optional ``ticker``, OHLCV) sorted by (ticker, time),
+    with the ``TECHNICAL_FEATURE_NAMES`` columns added (Float64; null/NaN during warm-up)."""
+    df, _, ticker = prepare_ohlcv(df)
+    return df.with_columns(technical_feature_exprs(ticker)).with_columns(
+        pl.col(list(TECHNICAL_FEATURE_NAMES)).fill_null(float("nan"))
+    )

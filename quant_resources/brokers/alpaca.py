@@ -1,0 +1,330 @@
+"""Alpaca execution (seed 004 §4.8, §8.7) with alpaca-py's ``TradingClient``: idempotent orders.
+
+Keys come only from ``APCA_API_KEY_ID`` / ``APCA_API_SECRET_KEY`` (never logged, never stored);
+paper trading by default; ``APCA_API_BASE_URL`` (or ``base_url``) overrides the endpoint.
+
+Idempotence. Every order carries a deterministic ``client_order_id`` (per decision, symbol, leg;
+``quant_lib.execution.client_order_id``). alpaca-py 0.44 retries 429/504 on every method, POST
+included, and sets no timeout; here its own retries are turned off (``_retry = 0``) and every
+request has a timeout, and an ambiguous outcome (timeout, connection error, 429, 5xx, or 422
+"client_order_id must be unique") is resolved by ``get_order_by_client_id``: an order the broker
+has is adopted, one it does not have is sent again (same id) after an exponential backoff. So a
+broker that accepted an order and answered 504 ends with exactly one order.
+
+Reconcile on start (fail closed): ``reconcile()`` reads the broker's positions and open orders,
+compares them with the positions the local state expects, reports every difference and raises
+``ReconcileError`` unless ``allow_mismatch`` (then the broker's book is adopted).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from quant_lib.execution.ledger import MemoryLedger, OrderLedger, client_order_id
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "APCA_API_KEY_ID"
+SECRET_ENV = "APCA_API_SECRET_KEY"
+BASE_URL_ENV = "APCA_API_BASE_URL"
+OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding", "held", "calculated"}
+
+
+class ReconcileError(RuntimeError):
+    """The broker's book differs from the local state; trading must not start."""
+
+
+class EmergencyStop(ConnectionError):
+    """The broker could not be reached after ``max_retries`` attempts; trading is halted."""
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class LiveExecutor:
+    """Alpaca broker behind the executor interface that ``SelfTrainer`` and the ``orders`` asset use."""
+
+    def __init__(
+        self,
+        paper: bool = True,
+        base_url: str | None = None,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        timeout: float = 10.0,
+        max_order_size: float = 50_000.0,
+        ledger: OrderLedger | None = None,
+        expected_positions: Mapping[str, float] | None = None,
+        allow_mismatch: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_retries < 1 or backoff_base < 0 or not timeout > 0 or not max_order_size > 0:
+            raise ValueError("need max_retries >= 1, backoff_base >= 0, timeout > 0 and max_order_size > 0")
+        self.paper = paper
+        self.base_url = base_url
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.timeout = timeout
+        self.max_order_size = max_order_size
+        self.ledger = ledger if ledger is not None else MemoryLedger()
+        self.expected_positions = dict(expected_positions or {})
+        self.allow_mismatch = allow_mismatch
+        self.sleep = sleep
+        self.client: Any = None
+        self.emergency_stopped = False
+        self._orders: dict[str, dict[str, Any]] = {}
+
+    # connection ------------------------------------------------------------------------------
+    def _backoff(self, attempt: int) -> None:
+        """Wait base * 2^attempt seconds (seed 004 §8.1)."""
+        self.sleep(self.backoff_base * (2 ** attempt))
+
+    def connect(self) -> None:
+        """Build the client and check the account, retrying with exponential backoff; after
+        ``max_retries`` failures set ``emergency_stopped`` and raise ``EmergencyStop``."""
+        api_key, secret_key = os.environ.get(KEY_ENV), os.environ.get(SECRET_ENV)
+        if not api_key or not secret_key:
+            raise RuntimeError(f"Alpaca API keys missing: set {KEY_ENV} and {SECRET_ENV} in the environment")
+        from alpaca.trading.client import TradingClient
+
+        url = (self.base_url or os.environ.get(BASE_URL_ENV) or "").rstrip("/")
+        url = url[:-3] if url.endswith("/v2") else url
+        client = TradingClient(api_key, secret_key, paper=self.paper, raw_data=True, url_override=url or None)
+        client._retry = 0  # alpaca-py 0.44 has no constructor knob on TradingClient; retries are ours
+        client._session.request = functools.partial(client._session.request, timeout=self.timeout)
+        for attempt in range(self.max_retries):
+            try:
+                account = client.get_account()
+            except Exception as error:  # noqa: BLE001 - any failure to reach the broker is retried
+                logger.warning("Alpaca connect attempt %d/%d failed: %s", attempt + 1, self.max_retries, type(error).__name__)
+                if attempt + 1 < self.max_retries:
+                    self._backoff(attempt)
+                continue
+            self.client = client
+            self.emergency_stopped = False
+            logger.info("Connected to Alpaca (%s), account status %s", "paper" if self.paper else "LIVE",
+                        account.get("status"))
+            return
+        self.emergency_stopped = True
+        logger.error("EMERGENCY STOP: Alpaca unreachable after %d attempts; trading halted", self.max_retries)
+        raise EmergencyStop(f"Alpaca unreachable after {self.max_retries} attempts; emergency stop")
+
+    def disconnect(self) -> None:
+        if self.client is not None:
+            self.client._session.close()
+        self.client = None
+
+    def _require(self) -> Any:
+        if self.emergency_stopped:
+            raise EmergencyStop("emergency stop is active; reconnect first")
+        if self.client is None:
+            raise RuntimeError("LiveExecutor is not connected; call connect() first")
+        return self.client
+
+    # orders ----------------------------------------------------------------------------------
+    @staticmethod
+    def _ambiguous(error: Exception) -> bool:
+        """True when the order may or may not exist at the broker."""
+        from alpaca.common.exceptions import APIError
+        from requests import RequestException
+
+        if isinstance(error, RequestException):
+            return True
+        if isinstance(error, APIError):
+            status = error.status_code or 0
+            return status == 429 or status >= 500 or (status == 422 and "client_order_id" in str(error))
+        return False
+
+    def _lookup(self, coid: str) -> dict[str, Any] | None:
+        from alpaca.common.exceptions import APIError
+
+        for attempt in range(self.max_retries):
+            try:
+                return self._require().get_order_by_client_id(coid)
+            except APIError as error:
+                if error.status_code == 404:
+                    return None
+                logger.warning("order lookup %s failed (%s); retrying", coid, error.status_code)
+            except Exception as error:  # noqa: BLE001
+                logger.warning("order lookup %s failed (%s); retrying", coid, type(error).__name__)
+            self._backoff(attempt)
+        raise ConnectionError(f"could not look up order {coid} after {self.max_retries} attempts")
+
+    def _send(self, request: Any, coid: str) -> tuple[dict[str, Any], bool]:
+        """(order, adopted): submit, resolving every ambiguous outcome through the client id."""
+        for attempt in range(self.max_retries):
+            try:
+                return self._require().submit_order(request), False
+            except Exception as error:  # noqa: BLE001
+                if not self._ambiguous(error):
+                    raise
+                logger.warning("order %s: ambiguous outcome (%s); looking it up", coid,
+                               getattr(error, "status_code", None) or type(error).__name__)
+            found = self._lookup(coid)
+            if found is not None:
+                logger.info("order %s found at the broker (id %s); adopted", coid, found.get("id"))
+                return found, True
+            self._backoff(attempt)
+        raise ConnectionError(f"order {coid} not confirmed after {self.max_retries} attempts")
+
+    def submit_order(
+        self,
+        symbol: str,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        client_order_id: str | None = None,
+        timestamp: Any = None,
+        order_type: str = "market",
+    ) -> dict[str, Any]:
+        """Send a day market order; ``price`` (the reference price) is only used for the
+        ``max_order_size`` check, which raises ValueError before anything is sent."""
+        if side not in ("buy", "sell"):
+            raise ValueError(f"side must be 'buy' or 'sell', got {side!r} for {symbol}")
+        if not (math.isfinite(qty) and qty > 0):
+            raise ValueError(f"qty must be positive and finite, got {qty} for {symbol}")
+        if order_type != "market":
+            raise ValueError(f"only market orders are supported, got {order_type!r}")
+        if price is not None and qty * price > self.max_order_size:
+            raise ValueError(f"order {side} {qty} {symbol} at {price} is {qty * price:,.2f}, over max_order_size {self.max_order_size:,.2f}")
+        self._require()
+        coid = client_order_id or _manual_id(symbol, side, qty, timestamp)
+        if coid in self._orders:
+            return self._orders[coid]
+        from alpaca.trading.enums import OrderSide, TimeInForce
+        from alpaca.trading.requests import MarketOrderRequest
+
+        request = MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=TimeInForce.DAY,
+                                     client_order_id=coid)
+        base = {"symbol": symbol, "side": side, "client_order_id": coid, "timestamp": timestamp}
+        self.ledger.record({**base, "event": "order", "qty": float(qty), "price": price, "order_type": order_type})
+        try:
+            order, adopted = self._send(request, coid)
+        except Exception as error:  # noqa: BLE001 - seed §8.7: log and return a failed status
+            logger.error("order %s %s %s failed: %s", side, symbol, coid, str(error)[:300])
+            record = {**base, "status": "failed", "reason": str(error)[:300], "qty": 0.0, "requested_qty": float(qty)}
+            self.ledger.record({**record, "event": "reject"})
+            return record
+        record = self._record(order, base, float(qty), adopted)
+        self._orders[coid] = record
+        return record
+
+    def _record(self, order: Mapping[str, Any], base: dict[str, Any], qty: float, adopted: bool) -> dict[str, Any]:
+        filled = _float(order.get("filled_qty"))
+        record = {
+            **base,
+            "status": str(order.get("status", "new")),
+            "order_id": str(order.get("id")),
+            "requested_qty": qty,
+            "qty": filled,
+            "price": _float(order.get("filled_avg_price"), math.nan),
+            "adopted": adopted,
+        }
+        self.ledger.record({**record, "event": "status"})
+        if filled > 0:
+            self.ledger.record({**record, "event": "fill", "commission": 0.0})
+        return record
+
+    def get_order_status(self, order_id: str) -> dict[str, Any]:
+        order = self._require().get_order_by_id(order_id)
+        return {"order_id": str(order.get("id")), "client_order_id": order.get("client_order_id"),
+                "status": order.get("status"), "filled_qty": _float(order.get("filled_qty"))}
+
+    def cancel_order(self, order_id: str) -> bool:
+        try:
+            self._require().cancel_order_by_id(order_id)
+        except Exception as error:  # noqa: BLE001
+            logger.error("cancel %s failed: %s", order_id, str(error)[:200])
+            return False
+        return True
+
+    def cancel_all_orders(self) -> bool:
+        try:
+            self._require().cancel_orders()
+        except Exception as error:  # noqa: BLE001
+            logger.error("cancel all orders failed: %s", str(error)[:200])
+            return False
+        return True
+
+    def close_position(self, symbol: str, price: float | None = None, client_order_id: str | None = None,
+                       timestamp: Any = None) -> dict[str, Any]:
+        """Flatten ``symbol`` with an opposing market order (idempotent through its client id)."""
+        held = self.get_portfolio_state()["positions"].get(symbol, {}).get("qty", 0.0)
+        if not held:
+            return {"symbol": symbol, "status": "no_position", "qty": 0.0}
+        return self.submit_order(symbol, "sell" if held > 0 else "buy", abs(held), None, client_order_id, timestamp)
+
+    def close_all_positions(self, prices: Mapping[str, float] | None = None, timestamp: Any = None,
+                            decision: str | None = None) -> list[dict[str, Any]]:
+        decision = decision or f"close_all|{timestamp}"
+        return [self.close_position(s, None, client_order_id(decision, s, "close_all"), timestamp)
+                for s in self.get_portfolio_state()["positions"]]
+
+    # book ------------------------------------------------------------------------------------
+    def update_market_prices(self, prices: Mapping[str, float]) -> None:
+        """The broker marks positions itself."""
+
+    def get_portfolio_state(self) -> dict[str, Any]:
+        client = self._require()
+        account = client.get_account()
+        positions = {}
+        for row in client.get_all_positions():
+            qty = _float(row.get("qty"))
+            if row.get("side") == "short" and qty > 0:
+                qty = -qty
+            positions[str(row["symbol"])] = {
+                "qty": qty,
+                "avg_price": _float(row.get("avg_entry_price")),
+                "current_price": _float(row.get("current_price")),
+                "market_value": _float(row.get("market_value")),
+                "unrealized_pnl": _float(row.get("unrealized_pl")),
+            }
+        return {"cash": _float(account.get("cash")), "equity": _float(account.get("equity")), "positions": positions,
+                "unrealized_pnl": sum(p["unrealized_pnl"] for p in positions.values())}
+
+    def reconcile(self) -> dict[str, Any]:
+        """Compare the broker's positions with ``expected_positions`` (fail closed; see module doc)."""
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        client = self._require()
+        broker = {s: p["qty"] for s, p in self.get_portfolio_state()["positions"].items()}
+        open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+        for order in open_orders:
+            coid = order.get("client_order_id")
+            if coid:
+                self._orders.setdefault(coid, {"client_order_id": coid, "order_id": str(order.get("id")),
+                                               "symbol": order.get("symbol"), "status": order.get("status"), "adopted": True})
+        symbols = sorted(set(broker) | set(self.expected_positions))
+        mismatches = [f"{s}: broker {broker.get(s, 0.0):g}, local {self.expected_positions.get(s, 0.0):g}"
+                      for s in symbols if abs(broker.get(s, 0.0) - self.expected_positions.get(s, 0.0)) > 1e-9]
+        report = {"positions": broker, "open_orders": len(open_orders), "mismatches": mismatches}
+        if mismatches and not self.allow_mismatch:
+            logger.error("Reconcile failed; trading will not start: %s", "; ".join(mismatches))
+            raise ReconcileError("broker positions differ from the local state: " + "; ".join(mismatches))
+        if mismatches:
+            logger.warning("Reconcile mismatches overridden; adopting the broker's book: %s", "; ".join(mismatches))
+        self.expected_positions = dict(broker)
+        logger.info("Reconciled with Alpaca: %d positions, %d open orders adopted", len(broker), len(open_orders))
+        return report
+
+    def get_state(self) -> dict[str, Any]:
+        """What a restart needs to reconcile: the positions last seen (no keys, no account ids)."""
+        positions = self.get_portfolio_state()["positions"] if self.client is not None else {}
+        return {"expected_positions": {s: p["qty"] for s, p in positions.items()}}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        self.expected_positions = {s: float(q) for s, q in state.get("expected_positions", {}).items()}
+
+
+def _manual_id(symbol: str, side: str, qty: float, timestamp: Any) -> str:
+    return client_order_id(f"manual|{timestamp}", symbol, f"{side}|{qty:.10g}")
