@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 
 from quant_api import dashboard, health, routes
@@ -41,7 +42,7 @@ def create_app(settings: PlatformSettings | None = None, serving_dir: str | Path
         yield
         app.state.reader.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="quant-platform API",
         version="1.0.0",
         description="Read-only API over the published serving snapshots (rankings, portfolios, risk, trades, backtests).",

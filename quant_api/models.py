@@ -237,8 +237,11 @@ class TableRows(BaseModel):
 
 
 class MlSignals(Payload):
-    meta_labeler: TableRows
-    deep_models: TableRows
+    meta_labeler: TableRows = Field(description="Latest meta-labeler confidences and bet sizes (`meta_confidence`).")
+    meta_model: TableRows = Field(description="Latest weekly meta-model fit: version, validation metrics (`meta_model`).")
+    champions: TableRows = Field(description="Champion/challenger decisions per week (`meta_champion`).")
+    deep_models: TableRows = Field(description="Latest deep-model predictions of the champions (`model_predictions`).")
+    checkpoints: TableRows = Field(description="Latest deep-model checkpoints and validation metrics (`model_checkpoints`).")
     ensemble_weights: TableRows
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import date, time
+from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -24,11 +25,25 @@ class NotFound(LookupError):
 
 
 def clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    """A JSON-safe value: non-finite floats as None, times as HH:MM, durations in seconds,
+    decimals as floats, binary blobs (model checkpoints) as their size, containers recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str, date)):
+        return value
     if isinstance(value, time):
         return value.strftime("%H:%M")
-    return value
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return clean(float(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return str(value)
 
 
 def rows(frame: pl.DataFrame) -> list[dict[str, Any]]:

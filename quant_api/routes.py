@@ -250,7 +250,8 @@ def ml_signals(snap: SnapshotDep) -> MlSignals:
         return TableRows(available=available, rows=found)
 
     return MlSignals(
-        meta_labeler=table("meta_confidence"), deep_models=table("model_predictions"),
+        meta_labeler=table("meta_confidence"), meta_model=table("meta_model"), champions=table("meta_champion"),
+        deep_models=table("model_predictions"), checkpoints=table("model_checkpoints"),
         ensemble_weights=table("ensemble_weights"), **ids(snap),
     )
 

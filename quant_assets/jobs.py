@@ -7,7 +7,9 @@ from dagster import AssetSelection, define_asset_job
 from quant_assets.partitions import trading_day_partitions, weekly_partitions
 
 DAILY_GROUPS = ["market", "alpha", "portfolio"]
-DAILY_ML_ASSETS = ["barrier_labels", "meta_confidence"]
+DAILY_ML_ASSETS = [
+    "barrier_labels", "meta_confidence", "ml_features", "model_predictions", "ensemble_weights",
+]
 DAILY_LOOKBACK_DAYS = 300
 """Trading days of market history the daily assets read before their partition (factors need
 253, the regime 282); `make run` backfills it first."""

@@ -83,7 +83,8 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
     settings = get_settings()
     policy = BadNumberPolicy(min_price=settings.price_min, max_price=settings.price_max, max_volume=settings.volume_max)
     cleaned, report = clean_ohlcv(raw, context=mode, policy=policy)
-    in_range = cleaned.filter(pl.col("date").is_between(first, last))
+    window = cleaned.filter(pl.col("date").is_between(first, last))
+    in_range = window.filter(pl.col("date").is_in(days))  # sessions only: weekend crypto rows, holiday rows
     as_of = min(last, date.today())
     context.log.info(f"prices {first}..{last} ({mode}): {report.summary()}")
     metadata = {
@@ -92,6 +93,7 @@ def prices(context: AssetExecutionContext, market_data: MarketDataResource):
         "first_date": str(first),
         "last_date": str(last),
         "future_rows_dropped": raw.filter(pl.col("date") > as_of).height,
+        "non_session_rows_dropped": window.height - in_range.height,
         **stale_ticker_metadata(context, provider, last),
         **report.to_metadata(),
     }

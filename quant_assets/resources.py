@@ -9,6 +9,7 @@ from quant_resources.compute import ComputeBackend
 from quant_resources.experiments import ExperimentStoreResource
 from quant_resources.market_data import MarketDataResource
 from quant_resources.model_registry import ModelRegistryResource
+from quant_resources.model_store import ModelStoreResource
 from quant_resources.settings import PlatformSettings, get_settings
 from quant_resources.snapshot_publisher import SnapshotPublisherResource
 from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
@@ -37,4 +38,5 @@ def build_resources(settings: PlatformSettings | None = None) -> dict:
         "snapshots": SnapshotPublisherResource(
             serving_dir=str(settings.serving_path), grace_seconds=settings.snapshot_grace_seconds
         ),
+        "model_store": ModelStoreResource(root_dir=str(settings.models_dir)),
     }

@@ -14,17 +14,20 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from quant_assets.partitions import single_run, trading_day_partitions, weekly_partitions
+from quant_assets.reporting import summary_section
 from quant_lib.backtest.curves import strategy_equity_curves
 from quant_resources.experiments import ExperimentStore, ExperimentStoreResource
 from quant_resources.snapshot_publisher import SnapshotPublisherResource
-from quant_resources.snapshots import SERVING_TABLES, SnapshotManifest
+from quant_resources.settings import get_settings
+from quant_resources.snapshots import SERVING_TABLES, SnapshotError, SnapshotManifest, read_pointer
 from quant_resources.warehouse import WAREHOUSE_POOL, Warehouse, WarehouseResource
 
 DAILY_INPUTS = [
     "universe", "fundamentals", "factor_values", "factor_scores", "regime", "rankings",
-    "portfolio_targets", "risk_report", "holdings", "trade_list", "execution_schedule",
+    "portfolio_targets", "risk_report", "holdings", "trade_list", "execution_schedule", "meta_confidence",
+    "model_predictions", "ensemble_weights",
 ]
-WEEKLY_INPUTS = ["backtests", "walk_forward", "ga_search"]
+WEEKLY_INPUTS = ["backtests", "walk_forward", "ga_search", "meta_model", "meta_champion"]
 SERVING = dict(pool=WAREHOUSE_POOL, group_name="serving", kinds={"duckdb"})
 
 
@@ -106,3 +109,20 @@ weekly_serving_snapshot = snapshot_asset(
     WEEKLY_INPUTS,
     partitions_def=weekly_partitions,
 )
+
+
+@summary_section
+def serving_summary(warehouse: Warehouse, latest) -> str:
+    """`make run`'s last words on the API: the published snapshot and how to serve it."""
+    settings = get_settings()
+    try:
+        manifest = read_pointer(settings.serving_path)
+    except SnapshotError as err:
+        return f"API snapshot: {err}"
+    if manifest is None:
+        return f"API snapshot: none published in {settings.serving_path} yet."
+    return (
+        f"API snapshot {manifest.snapshot_id} (as of {manifest.as_of}, {len(manifest.tables)} tables) in "
+        f"{settings.serving_path}.\nServe it with `make serve`: http://{settings.api_host}:{settings.api_port}/dashboard, "
+        f"API under /api/v1 (docs /docs)."
+    )

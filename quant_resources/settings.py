@@ -89,6 +89,16 @@ class PlatformSettings(BaseSettings):
     dagster_webserver_url: str | None = Field(
         None, description="Dagster webserver (e.g. http://127.0.0.1:3000) for POST /quant/backtest; unset: 501."
     )
+    ml_symbols: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated symbols of the learning layer (empty: the first ML_MAX_SYMBOLS tickers of `prices`, benchmark excluded).",
+    )
+    ml_max_symbols: int = Field(10, ge=1, description="Symbols of the learning layer when ML_SYMBOLS is empty.")
+    ml_device: str = Field("auto", description="Torch device for training: auto (CUDA > MPS > CPU), cpu, cuda, mps.")
+    retrain_interval: int = Field(20, ge=1, description="Retrain sensor: trading days since the last training that trigger a retrain.")
+    retrain_sharpe_threshold: float = Field(0.0, description="Retrain sensor: a model's rolling out-of-sample Sharpe below this triggers a retrain.")
+    retrain_cp_score_threshold: float = Field(0.8, ge=0, le=1, description="Retrain sensor: a BOCPD cp_score above this (any ML symbol) triggers a retrain.")
+    retrain_min_samples: int = Field(10, ge=1, description="Retrain sensor: trading days since the last training before any trigger may fire.")
 
     @field_validator("yfinance_tickers", mode="before")
     @classmethod
@@ -110,6 +120,13 @@ class PlatformSettings(BaseSettings):
         unknown = [v for v in value if v not in ("1m", "5m", "15m", "1h")]
         if unknown:
             raise ValueError(f"INTRADAY_INTERVALS: unsupported {unknown}; use 1m, 5m, 15m, 1h")
+        return value
+
+    @field_validator("ml_symbols", mode="before")
+    @classmethod
+    def _split_ml_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip().upper() for t in value.split(",") if t.strip()]
         return value
 
     @field_validator("api_cors_origins", mode="before")
@@ -163,7 +180,9 @@ class PlatformSettings(BaseSettings):
 def get_settings() -> PlatformSettings:
     """The process-wide settings (read once); makes MARKET_CALENDAR the default trading calendar."""
     from quant_lib.data.calendar import set_default_calendar
+    from quant_resources.calendar_cache import load_session_table
 
     settings = PlatformSettings()
+    load_session_table(settings.market_calendar, settings.cache_dir)
     set_default_calendar(settings.market_calendar)
     return settings

@@ -79,6 +79,9 @@ SERVING_TABLES: dict[str, TableSpec] = {
     "ga_search": TableSpec("latest", "week"),
     # Tables of the learning and trading layers: exported when the warehouse has them.
     "meta_confidence": TableSpec("latest"),
+    "meta_model": TableSpec("latest", "week"),
+    "meta_champion": TableSpec("all", "week"),
+    "model_checkpoints": TableSpec("latest", "week"),
     "model_predictions": TableSpec("latest"),
     "ensemble_weights": TableSpec("latest"),
     "live_equity": TableSpec("trailing"),

@@ -61,9 +61,28 @@ def calendar_for_asset_class(asset_class: str, market_calendar: str | None = Non
     return ASSET_CLASS_CALENDARS[asset_class] or market_calendar or default_calendar()
 
 
+_registered_tables: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def register_session_table(name: str, days: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> None:
+    """Use these sessions of `name` (e.g. read back from a cache file) instead of computing them
+    with exchange-calendars, which imports pandas and takes ~1 s per calendar."""
+    days = np.asarray(days, dtype="datetime64[D]")
+    if not (len(days) == len(opens) == len(closes)) or not (np.diff(days) > np.timedelta64(0, "D")).all():
+        raise ValueError(f"session table of {name!r} must be sorted, unique and of equal lengths")
+    _registered_tables[name] = (days, np.asarray(opens, "datetime64[ns]"), np.asarray(closes, "datetime64[ns]"))
+    _session_table.cache_clear()
+
+
+def session_table(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sessions as datetime64[D], opens and closes as UTC datetime64[ns]) over SESSION_RANGE."""
+    return _session_table(name)
+
+
 @functools.lru_cache(maxsize=8)
 def _session_table(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sessions as datetime64[D], opens and closes as UTC datetime64[ns]) over SESSION_RANGE."""
+    if name in _registered_tables:
+        return _registered_tables[name]
     first, last = (np.datetime64(d, "D") for d in SESSION_RANGE)
     if name in (ALWAYS_OPEN, WEEKDAYS):
         days = np.arange(first, last + 1)

@@ -15,7 +15,11 @@ calendar and regime path (`_calendar_and_regime`) -> tickers, listings, vol chan
 earnings events (`_idiosyncratic_vol`, `_latent_characteristics`, `_earnings_events`) -> ticker
 returns (`_ticker_returns`) -> fundamentals, dividends and analyst revisions
 (`_fundamentals_and_dividends`, `_analyst_revisions`) -> OHLCV (`_constituent_ohlcv`,
-`_benchmark_ohlcv`) -> frames and ground truth (`_market_frames`, `_ground_truth`).
+`_benchmark_ohlcv`) -> frames and ground truth (`_market_frames`, `_ground_truth`); the planted
+structures have their own stages (`_planted_structures`, `_news_sentiment`, `_planted_drift`,
+`_market_break_paths`, `_with_other_asset_classes`). Intraday bars are the last stage, run on
+demand for the (ticker, day) cells asked for: `quant_lib.data.intraday.simulate_intraday` (exact
+against these daily bars).
 
 Model (defaults of `SimulationConfig` in brackets; returns are daily log returns)
 ---------------------------------------------------------------------------------

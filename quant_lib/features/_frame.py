@@ -34,7 +34,8 @@ def prepare_ohlcv(df: pl.DataFrame) -> tuple[pl.DataFrame, str, str]:
             f"{bad.height} OHLCV rows with NaN/Inf or non-positive values (first: {first[TICKER]} at {first[time]}); "
             "clean them first (quant_lib.data.cleaning.clean_ohlcv)"
         )
-    duplicated = df.select(pl.struct(TICKER, time).is_duplicated().any()).item()
+    same_key = (pl.col(TICKER) == pl.col(TICKER).shift(1)) & (pl.col(time) == pl.col(time).shift(1))
+    duplicated = df.select(same_key.any()).item()
     if duplicated:
         raise ValueError(f"duplicate ({TICKER}, {time}) rows in the OHLCV frame")
     return df, time, TICKER

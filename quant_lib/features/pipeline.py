@@ -6,7 +6,7 @@ minus the same bar's mean over the frame's tickers; 0 for a single ticker), BOCP
 by ``transform``: all-NaN and constant columns dropped, of each pair with |corr| > 0.95 the
 second (in column order) dropped; finally a causal rolling z-score per ticker,
 ``(x - mean_w(x)) / (std_w(x) + epsilon)`` over the last ``zscore_window`` rows (at least
-``zscore_min_periods``). Rows whose features are not all finite are dropped.
+``zscore_min_periods`` finite values; warm-up NaN are skipped, not propagated). Rows whose features are not all finite are dropped.
 
 Targets: ``y[t] = ln(close[t + h] / close[t])`` (h = ``forecast_horizon``), or that minus the
 bar's cross-sectional mean (``target="excess_log_return"``). They are computed apart from X and
@@ -19,6 +19,7 @@ Every step is causal per ticker, so a row's features do not change when later ro
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +27,13 @@ import polars as pl
 
 from quant_lib.features._frame import prepare_ohlcv
 from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, time_feature_exprs
-from quant_lib.features.technical import TECHNICAL_FEATURE_NAMES, technical_feature_exprs
+from quant_lib.features.technical import (
+    POS_COLUMN,
+    TECHNICAL_FEATURE_NAMES,
+    finite_or_nan,
+    technical_feature_exprs,
+    with_position,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +65,8 @@ def build_raw_features(
     Returns (frame, time column, ticker column, candidate feature names)."""
     df, time, ticker = prepare_ohlcv(df)
     close = pl.col("close")
-    df = df.with_columns(technical_feature_exprs(ticker)).with_columns(
-        pl.col(list(TECHNICAL_FEATURE_NAMES)).fill_null(float("nan"))
-    )
+    df = with_position(df, ticker).with_columns(technical_feature_exprs())
+    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)
     calendar_source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
     df = df.with_columns(calendar_source.alias("__t")).with_columns(time_feature_exprs("__t")).drop("__t")
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
@@ -82,7 +88,8 @@ def build_raw_features(
 
 def _correlated_drops(matrix: np.ndarray, names: list[str], threshold: float) -> list[str]:
     """Greedy in column order: drop the second of each pair with |corr| > threshold."""
-    corr = np.abs(np.corrcoef(matrix, rowvar=False))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(np.corrcoef(matrix, rowvar=False))
     dropped: set[int] = set()
     for i in range(len(names)):
         if i in dropped:
@@ -132,9 +139,11 @@ class FeaturePipeline:
 
     def _zscore(self, df: pl.DataFrame, ticker: str, names: list[str]) -> pl.DataFrame:
         w, m, eps = self.params["zscore_window"], self.params["zscore_min_periods"], self.params["epsilon"]
+        x = {n: pl.col(n).fill_nan(None) for n in names}  # warm-up NaN must not poison the windows
         return df.with_columns(
-            ((pl.col(n) - pl.col(n).rolling_mean(w, min_samples=m)) / (pl.col(n).rolling_std(w, min_samples=m) + eps))
+            ((x[n] - x[n].rolling_mean(w, min_samples=m)) / (x[n].rolling_std(w, min_samples=m) + eps))
             .over(ticker)
+            .fill_null(float("nan"))
             .alias(n)
             for n in names
         )
@@ -146,7 +155,9 @@ class FeaturePipeline:
         values = raw.select(names).to_numpy()
         finite = np.isfinite(values)
         dropped = {n: "all NaN" for n, ok in zip(names, finite.any(axis=0)) if not ok}
-        std = np.nanstd(np.where(finite, values, np.nan), axis=0)
+        with warnings.catch_warnings():  # an all-NaN column has no spread: it is dropped just above
+            warnings.simplefilter("ignore", RuntimeWarning)
+            std = np.nanstd(np.where(finite, values, np.nan), axis=0)
         dropped.update({n: "constant" for n, s in zip(names, std) if n not in dropped and not s > 0})
         kept = [n for n in names if n not in dropped]
         complete = raw.select(kept).to_numpy()

@@ -1,8 +1,13 @@
 """~41 technical indicators from OHLCV as polars expressions over a long multi-ticker frame.
 
-Every indicator is causal: the value at row t uses rows <= t of the same ticker only (rolling
-windows, recursive EMAs / Wilder averages and backward shifts, evaluated ``.over(ticker)``), so
-computing on ``df[: t + 1]`` gives the same row t. Warm-up rows are null/NaN (up to ~50 bars).
+Every indicator is causal: the value at row t uses rows <= t of the same ticker only, so
+computing on ``df[: t + 1]`` gives the same row t. Warm-up rows are NaN (up to ~50 bars).
+Speed: the panel is sorted by (ticker, time) and every expression runs once over the whole
+column; ticker boundaries are respected by the row's position in its ticker (``POS``): a lag k
+is null where ``POS < k``, the recursive averages restart at ``POS == 0``
+(``_kernels.ewm_by_group``, one compiled pass instead of a window per ticker) and rolling windows
+run ``.over(ticker)`` (so their running sums never mix tickers: values are bit-identical to a
+ticker computed alone, and to the data cut at any row).
 EMAs use ``alpha = 2 / (n + 1)``, Wilder averages ``alpha = 1 / n``, both recursive from the
 first value (TA-Lib seeds with an SMA; the difference decays as (1 - alpha)^t). Notation: o, h,
 l, c, v = open, high, low, close, volume; r = ln(c / c[-1]); TP = (h + l + c) / 3;
@@ -14,34 +19,63 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
-from quant_lib.features._frame import prepare_ohlcv
+from quant_lib.features._frame import TICKER, prepare_ohlcv
+from quant_lib.features._kernels import ewm_by_group, mean_abs_deviation
 
+POS_COLUMN = "__pos"
+POS = pl.col(POS_COLUMN)
 o, h, l, c, v = (pl.col(name) for name in ("open", "high", "low", "close", "volume"))  # noqa: E741
-r = (c / c.shift(1)).log()
+
+
+def _lag(x: pl.Expr, k: int) -> pl.Expr:
+    return pl.when(POS >= k).then(x.shift(k))
+
+
+def _window(rolled: pl.Expr, n: int) -> pl.Expr:
+    return pl.when(POS >= n - 1).then(rolled)
+
+
+def _recursive(x: pl.Expr, alpha: float, n: int) -> pl.Expr:
+    return pl.struct(x.alias("x"), POS.alias("p")).map_batches(
+        lambda s: pl.Series(ewm_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(), s.struct.field("p").to_numpy(), alpha, n)),
+        return_dtype=pl.Float64,
+    )
+
+
+r = (c / _lag(c, 1)).log()
 tp = (h + l + c) / 3.0
-tr = pl.max_horizontal(h - l, (h - c.shift(1)).abs(), (l - c.shift(1)).abs())
+tr = pl.max_horizontal(h - l, (h - _lag(c, 1)).abs(), (l - _lag(c, 1)).abs())
 
 
 def _ema(x: pl.Expr, n: int) -> pl.Expr:
-    return x.ewm_mean(alpha=2.0 / (n + 1), adjust=False, min_samples=n)
+    return _recursive(x, 2.0 / (n + 1), n)
 
 
 def _wilder(x: pl.Expr, n: int) -> pl.Expr:
-    return x.ewm_mean(alpha=1.0 / n, adjust=False, min_samples=n)
+    return _recursive(x, 1.0 / n, n)
 
 
 def _sma(x: pl.Expr, n: int) -> pl.Expr:
-    return x.rolling_mean(n)
+    return x.rolling_mean(n).over(TICKER)
+
+
+def _sum(x: pl.Expr, n: int) -> pl.Expr:
+    return x.rolling_sum(n).over(TICKER)
+
+
+def _std(x: pl.Expr, n: int, ddof: int = 1) -> pl.Expr:
+    return x.rolling_std(n, ddof=ddof).over(TICKER)
 
 
 def _hh(n: int) -> pl.Expr:
-    return h.rolling_max(n)
+    return h.rolling_max(n).over(TICKER)
 
 
 def _ll(n: int) -> pl.Expr:
-    return l.rolling_min(n)
+    return l.rolling_min(n).over(TICKER)
 
 
 def _macd() -> pl.Expr:
@@ -49,7 +83,7 @@ def _macd() -> pl.Expr:
 
 
 def _rsi(n: int) -> pl.Expr:
-    change = c - c.shift(1)
+    change = c - _lag(c, 1)
     gain, loss = _wilder(change.clip(lower_bound=0), n), _wilder((-change).clip(lower_bound=0), n)
     return 100.0 * gain / (gain + loss)
 
@@ -59,7 +93,7 @@ def _stoch_k(n: int) -> pl.Expr:
 
 
 def _di(sign: int, n: int) -> pl.Expr:
-    up, down = h - h.shift(1), l.shift(1) - l
+    up, down = h - _lag(h, 1), _lag(l, 1) - l
     move = up if sign > 0 else down
     other = down if sign > 0 else up
     dm = pl.when((move > other) & (move > 0)).then(move).otherwise(0.0)
@@ -73,12 +107,12 @@ def _adx(n: int) -> pl.Expr:
 
 def _cci(n: int) -> pl.Expr:
     mean = _sma(tp, n)
-    mean_deviation = pl.sum_horizontal([(tp.shift(k) - mean).abs() for k in range(n)]) / n
-    return (tp - mean) / (0.015 * mean_deviation)
+    deviation = tp.map_batches(lambda x: pl.Series(mean_abs_deviation(x.to_numpy().astype(np.float64), n)), return_dtype=pl.Float64)
+    return (tp - mean) / (0.015 * _window(deviation, n))
 
 
 def _bollinger(n: int, k: float = 2.0) -> tuple[pl.Expr, pl.Expr]:
-    mid, sd = _sma(c, n), c.rolling_std(n, ddof=0)
+    mid, sd = _sma(c, n), _std(c, n, ddof=0)
     return (c - (mid - k * sd)) / (2 * k * sd), 2 * k * sd / mid
 
 
@@ -88,40 +122,42 @@ def _keltner_position(n: int = 20, atr_n: int = 10, k: float = 2.0) -> pl.Expr:
 
 
 def _realized_vol(n: int) -> pl.Expr:
-    return r.rolling_std(n)
+    return _std(r, n)
 
 
 def _parkinson(n: int) -> pl.Expr:
-    return ((h / l).log().pow(2).rolling_mean(n) / (4.0 * math.log(2.0))).sqrt()
+    return (_sma((h / l).log().pow(2), n) / (4.0 * math.log(2.0))).sqrt()
 
 
 def _garman_klass(n: int) -> pl.Expr:
     hl, co = (h / l).log().pow(2), (c / o).log().pow(2)
-    return (0.5 * hl - (2.0 * math.log(2.0) - 1.0) * co).rolling_mean(n).clip(lower_bound=0).sqrt()
+    return _sma(0.5 * hl - (2.0 * math.log(2.0) - 1.0) * co, n).clip(lower_bound=0).sqrt()
 
 
 def _obv_slope(n: int) -> pl.Expr:
-    signed = pl.when(c > c.shift(1)).then(v).when(c < c.shift(1)).then(-v).otherwise(0.0)
-    return signed.rolling_sum(n) / v.rolling_sum(n)
+    previous = _lag(c, 1)
+    signed = pl.when(c > previous).then(v).when(c < previous).then(-v).when(previous.is_not_null()).then(0.0)
+    return _sum(signed, n) / _sum(v, n)
 
 
 def _mfi(n: int) -> pl.Expr:
     flow = tp * v
-    up = pl.when(tp > tp.shift(1)).then(flow).otherwise(0.0).rolling_sum(n)
-    down = pl.when(tp < tp.shift(1)).then(flow).otherwise(0.0).rolling_sum(n)
+    previous = _lag(tp, 1)
+    up = _sum(pl.when(tp > previous).then(flow).when(previous.is_not_null()).then(0.0), n)
+    down = _sum(pl.when(tp < previous).then(flow).when(previous.is_not_null()).then(0.0), n)
     return 100.0 * up / (up + down)
 
 
 def _volume_z(n: int) -> pl.Expr:
-    return (v - v.rolling_mean(n)) / v.rolling_std(n)
+    return (v - _sma(v, n)) / _std(v, n)
 
 
 TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
     "log_return_1": (lambda: r, "ln(c / c[-1])"),
-    "log_return_5": (lambda: (c / c.shift(5)).log(), "ln(c / c[-5])"),
-    "log_return_10": (lambda: (c / c.shift(10)).log(), "ln(c / c[-10])"),
-    "log_return_20": (lambda: (c / c.shift(20)).log(), "ln(c / c[-20])"),
-    "roc_10": (lambda: 100.0 * (c / c.shift(10) - 1.0), "100 (c / c[-10] - 1)  (TA-Lib ROC)"),
+    "log_return_5": (lambda: (c / _lag(c, 5)).log(), "ln(c / c[-5])"),
+    "log_return_10": (lambda: (c / _lag(c, 10)).log(), "ln(c / c[-10])"),
+    "log_return_20": (lambda: (c / _lag(c, 20)).log(), "ln(c / c[-20])"),
+    "roc_10": (lambda: 100.0 * (c / _lag(c, 10) - 1.0), "100 (c / c[-10] - 1)  (TA-Lib ROC)"),
     "sma_10_dist": (lambda: c / _sma(c, 10) - 1.0, "c / SMA_10(c) - 1"),
     "sma_20_dist": (lambda: c / _sma(c, 20) - 1.0, "c / SMA_20(c) - 1"),
     "sma_50_dist": (lambda: c / _sma(c, 50) - 1.0, "c / SMA_50(c) - 1"),
@@ -152,31 +188,36 @@ TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
     "volume_zscore_20": (lambda: _volume_z(20), "(v - mean_20(v)) / std_20(v)"),
     "obv_slope_10": (lambda: _obv_slope(10), "(OBV - OBV[-10]) / sum_10(v)"),
     "mfi_14": (lambda: _mfi(14), "100 sum_14(TP v | TP up) / sum_14(TP v | TP moved)"),
-    "vwap_dist_20": (lambda: c / ((tp * v).rolling_sum(20) / v.rolling_sum(20)) - 1.0, "c / (sum_20(TP v) / sum_20(v)) - 1"),
-    "skew_20": (lambda: r.rolling_skew(20), "sample skewness of r over 20 bars (biased)"),
-    "kurt_20": (lambda: r.rolling_kurtosis(20), "excess kurtosis of r over 20 bars (biased)"),
+    "vwap_dist_20": (lambda: c / (_sum(tp * v, 20) / _sum(v, 20)) - 1.0, "c / (sum_20(TP v) / sum_20(v)) - 1"),
+    "skew_20": (lambda: r.rolling_skew(20).over(TICKER), "sample skewness of r over 20 bars (biased)"),
+    "kurt_20": (lambda: r.rolling_kurtosis(20).over(TICKER), "excess kurtosis of r over 20 bars (biased)"),
     "high_low_range": (lambda: (h / l).log(), "ln(h / l)"),
     "close_location": (lambda: (c - l) / (h - l), "(c - l) / (h - l)"),
-    "gap": (lambda: (o / c.shift(1)).log(), "ln(o / c[-1])"),
+    "gap": (lambda: (o / _lag(c, 1)).log(), "ln(o / c[-1])"),
     "dist_high_20": (lambda: c / _hh(20) - 1.0, "c / HH_20 - 1"),
     "dist_low_20": (lambda: c / _ll(20) - 1.0, "c / LL_20 - 1"),
 }
 TECHNICAL_FEATURE_NAMES: tuple[str, ...] = tuple(TECHNICAL_FEATURES)
 
 
-def technical_feature_exprs(ticker: str = "ticker") -> list[pl.Expr]:
-    """One expression per feature, each evaluated per ticker; Inf (a zero range) becomes NaN."""
-    exprs = []
-    for name, (build, _) in TECHNICAL_FEATURES.items():
-        x = build().cast(pl.Float64)
-        exprs.append(pl.when(x.is_infinite()).then(float("nan")).otherwise(x).over(ticker).alias(name))
-    return exprs
+def technical_feature_exprs() -> list[pl.Expr]:
+    """One expression per feature over a frame sorted by (ticker, time) with the ``POS_COLUMN``
+    (``with_position``); then ``finite_or_nan`` (Inf from a zero range, nulls -> NaN)."""
+    return [build().cast(pl.Float64).alias(name) for name, (build, _) in TECHNICAL_FEATURES.items()]
+
+
+def with_position(df: pl.DataFrame, ticker: str) -> pl.DataFrame:
+    """Add ``POS_COLUMN``: the row's index within its ticker (0 at each ticker's first row)."""
+    return df.with_columns(pl.int_range(pl.len()).over(ticker).alias(POS_COLUMN))
+
+
+def finite_or_nan(names: list[str] | tuple[str, ...]) -> list[pl.Expr]:
+    return [pl.when(pl.col(n).is_infinite()).then(float("nan")).otherwise(pl.col(n)).fill_null(float("nan")).alias(n) for n in names]
 
 
 def compute_technical_features(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` (``timestamp`` or ``date``, optional ``ticker``, OHLCV) sorted by (ticker, time),
-    with the ``TECHNICAL_FEATURE_NAMES`` columns added (Float64; null/NaN during warm-up)."""
+    with the ``TECHNICAL_FEATURE_NAMES`` columns added (Float64; NaN during warm-up)."""
     df, _, ticker = prepare_ohlcv(df)
-    return df.with_columns(technical_feature_exprs(ticker)).with_columns(
-        pl.col(list(TECHNICAL_FEATURE_NAMES)).fill_null(float("nan"))
-    )
+    out = with_position(df, ticker).with_columns(technical_feature_exprs())
+    return out.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)

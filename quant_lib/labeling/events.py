@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 
 from quant_lib.labeling._kernels import scan_cusum
-from quant_lib.labeling.triple_barrier import _require, price_panel
+from quant_lib.labeling._panel import require_columns as _require
+from quant_lib.labeling.triple_barrier import price_panel
 
 EVENT_COLUMNS = ("date", "ticker", "side", "target")
 

@@ -2,114 +2,83 @@
 
 For an event entered at the close of ``date`` with side ``s`` and target ``tau`` (a return), the
 path is the ticker's next closes up to ``t1`` (or up to ``max_holding`` of its own bars when
-``t1`` is absent). ``r_k = s * (close_k / close_entry - 1)`` touches the upper barrier when
-``r_k > pt * tau`` and the lower when ``r_k < -sl * tau`` (strict); a zero multiplier disables a
-barrier; the first touch wins. With ``use_high_low`` the bar's high and low are checked too and
-the stop wins when both barriers lie within one bar. An untouched path that reaches its end is
-labelled ``vertical``; one cut short by the end of the data is **unresolved** (null label and
-``touch_date``): a label is known only at its ``touch_date``.
+``t1`` is absent or null). ``r_k = s * (close_k / close_entry - 1)`` touches the upper barrier
+when ``r_k > pt * tau`` and the lower when ``r_k < -sl * tau`` (strict); a zero multiplier
+disables a barrier; the first touch wins. With ``use_high_low`` the bar's high and low are
+checked too and the stop wins when both barriers lie within one bar. An untouched path that
+reaches its end is labelled ``vertical``; one cut short by the end of the data is **unresolved**
+(null label and ``touch_date``): a label is known only at its ``touch_date``. With an explicit
+``t1`` the path ends at the last bar on or before ``t1`` and the vertical barrier is known at the
+first bar on or after ``t1``.
 
-The per-path scans run in one compiled, parallel kernel over a flat (ticker, date)-sorted panel;
-locating entries and path ends is a handful of polars joins. No Python loop per event.
+Locating entries and path ends is ``searchsorted`` on integer (ticker, date) keys
+(``quant_lib.labeling._panel``); the per-path scans run in one compiled, parallel kernel. No
+Python loop per event.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
 
 from quant_lib.labeling._kernels import BARRIER_PT, BARRIER_SL, BARRIER_VERTICAL, scan_barriers
+from quant_lib.labeling._panel import Panel, bad_rows_error, build_panel, day_numbers, raise_if, require_columns
 
 LABEL_COLUMNS = ("date", "ticker", "side", "target", "t1", "touch_date", "barrier", "ret", "label", "meta_label")
 _BARRIER_NAMES = {BARRIER_PT: "pt", BARRIER_SL: "sl", BARRIER_VERTICAL: "vertical"}
-_SHOWN_ROWS = 5
-
-
-def bad_rows_error(frame: pl.DataFrame, mask: pl.Series | pl.Expr, problem: str) -> ValueError | None:
-    """A ValueError naming the rows of ``frame`` where ``mask`` holds (None when there are none)."""
-    bad = frame.with_row_index("row").filter(mask)
-    if bad.is_empty():
-        return None
-    shown = bad.head(_SHOWN_ROWS).to_dicts()
-    return ValueError(f"{bad.height} row(s) {problem}; first {len(shown)}: {shown}")
-
-
-def _require(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{what} is missing column(s) {missing}; has {frame.columns}")
-
-
-def _raise_if(error: ValueError | None) -> None:
-    if error is not None:
-        raise error
 
 
 def price_panel(prices: pl.DataFrame, use_high_low: bool = False) -> pl.DataFrame:
     """``prices`` sorted by (ticker, date) with a flat row index ``_row`` and each ticker's last row
     ``_last``; duplicate (date, ticker) rows are an error."""
-    columns = ["date", "ticker", "close"] + (["high", "low"] if use_high_low else [])
-    _require(prices, columns, "prices")
-    panel = prices.select(columns).with_columns(pl.col(c).cast(pl.Float64) for c in columns[2:])
-    _raise_if(bad_rows_error(panel, pl.struct("date", "ticker").is_duplicated(), "of prices repeat a (date, ticker)"))
-    panel = panel.sort("ticker", "date").with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
-    return panel.with_columns(pl.col("_row").max().over("ticker").alias("_last"))
+    panel = build_panel(prices, ["close"] + (["high", "low"] if use_high_low else []))
+    return panel.frame.with_columns(pl.Series("_row", np.arange(panel.frame.height, dtype=np.int64)), pl.Series("_last", panel.last_row[panel.code]))
 
 
 def _validate_events(events: pl.DataFrame) -> pl.DataFrame:
-    _require(events, ["date", "ticker", "side", "target"], "events")
-    events = events.with_columns(pl.col("target").cast(pl.Float64), pl.col("side").cast(pl.Int8, strict=False))
-    checks = [
-        (~pl.col("side").is_in([-1, 1]) | pl.col("side").is_null(), "have a side not in {-1, +1}"),
-        (pl.col("target").is_null() | pl.col("target").is_nan() | (pl.col("target") <= 0), "have a non-positive or NaN target"),
-        (pl.struct("date", "ticker").is_duplicated(), "are duplicate events (same date and ticker)"),
-    ]
+    require_columns(events, ["date", "ticker", "side", "target"], "events")
+    events = events.with_columns(pl.col("date").cast(pl.Date), pl.col("target").cast(pl.Float64), pl.col("side").cast(pl.Int8, strict=False))
+    side = events["side"].fill_null(0).to_numpy()
+    target = events["target"].fill_null(np.nan).to_numpy()
+    raise_if(bad_rows_error(events, (side != 1) & (side != -1), "have a side not in {-1, +1}"))
+    raise_if(bad_rows_error(events, ~(target > 0), "have a non-positive or NaN target"))
     if "t1" in events.columns:
-        checks.append((pl.col("t1") < pl.col("date"), "have t1 before the event date"))
-    for mask, problem in checks:
-        _raise_if(bad_rows_error(events, mask, problem))
+        events = events.with_columns(pl.col("t1").cast(pl.Date))
+        raise_if(bad_rows_error(events, (events["t1"] < events["date"]).fill_null(False).to_numpy(), "have t1 before the event date"))
     return events
 
 
-def _locate(panel: pl.DataFrame, events: pl.DataFrame, max_holding: int) -> pl.DataFrame:
-    """Per event: entry row, path end row, the row at which the vertical barrier is known, t1."""
-    located = events.with_row_index("_event").join(
-        panel.select("date", "ticker", "_row", "_last", pl.col("close").alias("_entry_close")),
-        on=["date", "ticker"],
-        how="left",
-    )
-    missing = pl.col("_row").is_null() | pl.col("_entry_close").is_nan()
-    _raise_if(bad_rows_error(located.drop("_event"), missing, "have no price (or a NaN close) on their date"))
-    horizon = pl.col("_row") + max_holding
-    by_holding = located.with_columns(
-        pl.min_horizontal(horizon, pl.col("_last")).alias("_path_end"),
-        pl.when(horizon <= pl.col("_last")).then(horizon).alias("_known"),
-    )
-    by_holding = by_holding.join(
-        panel.select(pl.col("_row").alias("_known"), pl.col("date").alias("_t1_holding")), on="_known", how="left"
-    )
-    if "t1" not in events.columns:
-        return by_holding.rename({"_t1_holding": "t1"}).sort("_event")
-    return _locate_t1(panel, by_holding).sort("_event")
+def _duplicates(key: np.ndarray) -> np.ndarray:
+    order = np.argsort(key, kind="stable")
+    same = key[order][1:] == key[order][:-1]
+    mask = np.zeros(len(key), dtype=bool)
+    mask[order[1:][same]] = True
+    mask[order[:-1][same]] = True
+    return mask
 
 
-def _locate_t1(panel: pl.DataFrame, located: pl.DataFrame) -> pl.DataFrame:
-    """Events with an explicit ``t1``: the path ends at the last bar on or before ``t1``; the
-    vertical barrier is known at the first bar on or after ``t1`` (unresolved when none)."""
-    bars = panel.select("ticker", pl.col("date").alias("_bar_date"), pl.col("_row").alias("_bar_row")).sort("_bar_date")
-    explicit = located.filter(pl.col("t1").is_not_null()).sort("t1")
-    before = explicit.join_asof(bars, left_on="t1", right_on="_bar_date", by="ticker", strategy="backward", check_sortedness=False)
-    after = explicit.select("_event", "t1", "ticker").join_asof(
-        bars, left_on="t1", right_on="_bar_date", by="ticker", strategy="forward", check_sortedness=False
-    )
-    explicit = before.select(pl.exclude("_path_end", "_known", "_bar_date", "_bar_row"), pl.col("_bar_row").alias("_path_end")).join(
-        after.select("_event", pl.col("_bar_row").alias("_known")), on="_event"
-    )
-    implicit = located.filter(pl.col("t1").is_null()).with_columns(pl.col("_t1_holding").alias("t1"))
-    columns = [c for c in explicit.columns if c != "_t1_holding"]
-    return pl.concat([explicit.select(columns), implicit.select(columns)])
+def _locate(panel: Panel, events: pl.DataFrame, max_holding: int) -> dict[str, np.ndarray]:
+    """Per event: entry row, path end row, the row at which the vertical barrier is known (-1:
+    never, the event is unresolved unless touched)."""
+    key, code = panel.keys_of(events["ticker"], events["date"])
+    raise_if(bad_rows_error(events, _duplicates(key) & (code >= 0), "are duplicate events (same date and ticker)"))
+    entry = panel.rows_of(key, code)
+    close = panel.frame["close"].to_numpy()
+    missing = (entry < 0) | np.isnan(close[np.maximum(entry, 0)])
+    raise_if(bad_rows_error(events, missing, "have no price (or a NaN close) on their date"))
+    last = panel.last_row[code]
+    horizon = entry + max_holding
+    path_end = np.minimum(horizon, last)
+    known = np.where(horizon <= last, horizon, -1)
+    if "t1" in events.columns:
+        explicit = events["t1"].is_not_null().to_numpy()
+        t1_key = (code << 32) | (day_numbers(events["t1"].fill_null(events["date"])) + np.int64(2**31))
+        before = np.searchsorted(panel.key, t1_key, side="right") - 1
+        after = np.searchsorted(panel.key, t1_key, side="left")
+        after_known = np.where(after <= last, after, -1)
+        path_end = np.where(explicit, before, path_end)
+        known = np.where(explicit, after_known, known)
+    return {"entry": entry, "path_end": path_end, "known": known}
 
 
 def triple_barrier(
@@ -129,28 +98,23 @@ def triple_barrier(
     columns. Bad input raises a ValueError naming the rows.
     """
     pt, sl = _validate_options(pt_sl, max_holding, vertical_label)
-    panel = price_panel(prices, use_high_low)
+    panel = build_panel(prices, ["close"] + (["high", "low"] if use_high_low else []))
     events = _validate_events(events)
-    located = _locate(panel, events, max_holding)
-    n = located.height
-    target = located["target"].to_numpy()
-    side = located["side"].to_numpy().astype(np.int64)
-    touch = np.empty(n, dtype=np.int64)
-    barrier = np.empty(n, dtype=np.int8)
-    ret = np.empty(n)
-    close = panel["close"].to_numpy()
-    high = panel["high"].to_numpy() if use_high_low else close
-    low = panel["low"].to_numpy() if use_high_low else close
+    where = _locate(panel, events, int(max_holding))
+    n = events.height
+    target = events["target"].to_numpy()
+    touch, barrier, ret = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.empty(n)
+    close = panel.frame["close"].to_numpy()
+    high = panel.frame["high"].to_numpy() if use_high_low else close
+    low = panel.frame["low"].to_numpy() if use_high_low else close
     scan_barriers(
-        close, high, low, use_high_low,
-        located["_row"].to_numpy(), located["_path_end"].to_numpy(),
-        located["_known"].is_not_null().to_numpy(), side,
+        close, high, low, use_high_low, where["entry"], where["path_end"], where["known"] >= 0,
+        events["side"].to_numpy().astype(np.int64),
         pt * target if pt > 0 else np.full(n, np.inf), -sl * target if sl > 0 else np.full(n, -np.inf),
         touch, barrier, ret,
     )  # fmt: skip
-    known = located["_known"].fill_null(-1).to_numpy()
-    touch = np.where(barrier == BARRIER_VERTICAL, known, touch)
-    return _assemble(located, panel, touch, barrier, ret, vertical_label)
+    touch = np.where(barrier == BARRIER_VERTICAL, where["known"], touch)
+    return _assemble(events, panel, where, max_holding, touch, barrier, ret, vertical_label)
 
 
 def _validate_options(pt_sl: tuple[float, float], max_holding: int, vertical_label: str) -> tuple[float, float]:
@@ -163,25 +127,31 @@ def _validate_options(pt_sl: tuple[float, float], max_holding: int, vertical_lab
     return float(pt_sl[0]), float(pt_sl[1])
 
 
-def _assemble(located, panel, touch, barrier, ret, vertical_label) -> pl.DataFrame:
-    dates = panel["date"]
-    touch_date = dates.gather(np.where(touch >= 0, touch, 0)).to_frame("touch_date").select(
-        pl.when(pl.Series(touch >= 0)).then(pl.col("touch_date")).alias("touch_date")
-    )["touch_date"]
+def _dates_at(panel: Panel, rows: np.ndarray) -> pl.Series:
+    """Panel dates at ``rows`` (null where ``rows < 0``)."""
+    days = panel.frame["date"].cast(pl.Int32).to_numpy()
+    values = np.where(rows >= 0, days[np.maximum(rows, 0)], 0)
+    return pl.Series(values, dtype=pl.Int32).cast(pl.Date).scatter(np.flatnonzero(rows < 0), None)
+
+
+def _assemble(events, panel, where, max_holding, touch, barrier, ret, vertical_label) -> pl.DataFrame:
+    horizon = where["entry"] + max_holding
+    t1_holding = _dates_at(panel, np.where(horizon <= panel.last_row[panel.code[where["entry"]]], horizon, -1))
+    t1 = events["t1"].fill_null(t1_holding) if "t1" in events.columns else t1_holding
     vertical_value = pl.col("ret").sign().cast(pl.Int8) if vertical_label == "sign" else pl.lit(0, pl.Int8)
-    code = pl.Series("code", barrier)
-    result = located.with_columns(
-        touch_date.alias("touch_date"),
-        code.replace_strict(_BARRIER_NAMES, default=None, return_dtype=pl.String).alias("barrier"),
-        pl.Series("ret", ret),
+    result = events.with_columns(
+        t1.alias("t1"),
+        _dates_at(panel, touch).alias("touch_date"),
+        pl.Series("barrier", barrier).replace_strict(_BARRIER_NAMES, default=None, return_dtype=pl.String),
+        pl.Series("ret", ret).fill_nan(None),
     ).with_columns(
         pl.when(pl.col("barrier") == "pt").then(pl.lit(1, pl.Int8))
         .when(pl.col("barrier") == "sl").then(pl.lit(-1, pl.Int8))
         .when(pl.col("barrier") == "vertical").then(vertical_value)
         .alias("label")
     ).with_columns(
-        pl.col("ret").fill_nan(None),
         pl.when(pl.col("label").is_not_null()).then((pl.col("label") == 1).cast(pl.Int8)).alias("meta_label"),
     )  # fmt: skip
-    extra = [c for c in result.columns if c not in LABEL_COLUMNS and not c.startswith("_")]
-    return result.select(*LABEL_COLUMNS, *extra).sort("date", "ticker")
+    extra = [c for c in result.columns if c not in LABEL_COLUMNS]
+    order = np.lexsort((panel.code[where["entry"]], day_numbers(events["date"])))
+    return result.select(*LABEL_COLUMNS, *extra)[order]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from quant_lib.labeling.triple_barrier import _require, price_panel
+from quant_lib.labeling._panel import require_columns as _require
+from quant_lib.labeling.triple_barrier import price_panel
 
 
 def average_uniqueness(entry: np.ndarray, touch: np.ndarray, n_rows: int) -> np.ndarray:

@@ -11,6 +11,9 @@ Price features (``close``, ``high``, ``low``, optional ``volume``; windows in th
 - ``hl_range_20``: mean (high - low) / close over 20 bars (Parkinson-style spread/vol proxy);
 - ``roll_spread_20``: Roll (1984) effective spread 2 sqrt(max(0, -cov(r_t, r_t-1))) over 20 bars;
 - ``volume_z_20`` (when volume exists): (log volume - its 20-bar mean) / its 20-bar std.
+When the events have a ``side``, the directional features (``DIRECTIONAL_FEATURES``) are
+multiplied by it: the meta-labeler sees each move from the bet's point of view (a short bet's
+falling price is favourable momentum), not the side itself.
 Joined: the event's ``target`` (its volatility), ``rank`` when present, numeric columns of
 ``factor_scores`` (``z_<factor>``), the regime's ``p_bull``/``confidence``/``regime_code``
 (Bull +1, Bear -1, else 0).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 PRICE_FEATURES = ("vol_20", "vol_ratio", "mom_21", "mom_63", "mom_126", "dist_ma50", "ret_5", "hl_range_20", "roll_spread_20")
+DIRECTIONAL_FEATURES = ("mom_21", "mom_63", "mom_126", "dist_ma50", "ret_5")
 _REGIME_CODES = {"Bull": 1.0, "Bear": -1.0}
 
 
@@ -61,6 +65,8 @@ def meta_features(
     start; returns (frame, feature names). Missing values stay null (XGBoost handles them)."""
     base = [c for c in ("target", "rank") if c in events.columns]
     table = events.join(price_features(prices, price_column), on=["date", "ticker"], how="left")
+    if "side" in events.columns:
+        table = table.with_columns((pl.col(c) * pl.col("side")).alias(c) for c in DIRECTIONAL_FEATURES)
     names = [*base, *[c for c in table.columns if c in PRICE_FEATURES or c == "volume_z_20"]]
     if factor_scores is not None:
         z_columns = [c for c in factor_scores.columns if c.startswith("z_")]

@@ -61,6 +61,7 @@ class WalkForwardResult:
     test_predictions: np.ndarray  # [n_test, H] in return units
     test_targets: np.ndarray
     test_period: tuple[Any, Any]  # first and last window-end date of the test block
+    improvement_tstat: float = math.nan
 
     @property
     def beats_naive(self) -> bool:
@@ -72,6 +73,7 @@ class WalkForwardResult:
             "oos_vs_naive": self.oos_loss / self.naive_loss if self.naive_loss else math.nan,
             "n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test,
             "best_val_loss": self.history.get("best_val_loss") or math.nan, "target_scale": self.target_scale,
+            "improvement_tstat": self.improvement_tstat,
         }
 
 
@@ -100,6 +102,25 @@ def evaluate_losses(architecture: str, predictions: np.ndarray, targets: np.ndar
         p, y = torch.as_tensor(predictions), torch.as_tensor(targets)
         return float(sharpe(p, y)), float(sharpe(torch.ones_like(p), y))
     return float(np.mean((predictions - targets) ** 2)), float(np.mean(targets ** 2))
+
+
+def improvement_tstat(architecture: str, predictions: np.ndarray, targets: np.ndarray, lags: int) -> float:
+    """t-statistic of the per-window improvement over the naive forecast (Diebold & Mariano 1995,
+    Newey-West variance with ``lags`` lags since H-step windows overlap): d_i = mean_h y^2 -
+    mean_h (y_hat - y)^2 for forecasters, d_i = (position - 1) x next return for the position net.
+    NaN with fewer than 10 windows or no variation."""
+    if architecture == "momentum":
+        d = (predictions[:, 0] - 1.0) * targets[:, 0]
+    else:
+        d = np.mean(targets ** 2, axis=1) - np.mean((predictions - targets) ** 2, axis=1)
+    n = d.size
+    if n < 10:
+        return math.nan
+    e = d - d.mean()
+    variance = float(e @ e) / n
+    for k in range(1, min(lags, n - 1) + 1):
+        variance += 2.0 * (1.0 - k / (lags + 1)) * float(e[k:] @ e[:-k]) / n
+    return float(d.mean() / math.sqrt(variance / n)) if variance > 0 else math.nan
 
 
 def train_walk_forward(
@@ -138,7 +159,8 @@ def train_walk_forward(
     model.cpu().eval()
     test_end_dates = np.asarray(dates)[data.ends[test]]
     period = (test_end_dates.min(), test_end_dates.max())
-    return WalkForwardResult(model, scale, oos, naive, train.size, val.size, test.size, history, predictions, targets, period)
+    tstat = improvement_tstat(architecture, predictions, targets, horizon)
+    return WalkForwardResult(model, scale, oos, naive, train.size, val.size, test.size, history, predictions, targets, period, tstat)
 
 
 def train_task(payload: dict[str, Any]) -> dict[str, Any]:

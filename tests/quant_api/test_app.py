@@ -134,3 +134,41 @@ def test_responses_are_cached_per_snapshot_and_a_publish_invalidates(tmp_path):
         second = _publish(tmp_path, "run-b", 3.0)
         fresh = client.get("/api/v1/quant/rankings?limit=1").json()
         assert fresh["snapshot_id"] == second and fresh["rankings"][0]["score"] == 3.0
+
+
+def test_the_api_imports_neither_the_asset_graph_nor_dagster_nor_heavy_libraries():
+    """Layering (quant_api depends on quant_lib and quant_resources only) and a fast start."""
+    heavy = ("quant_assets", "dagster", "torch", "sklearn", "scipy", "plotly", "mlflow", "numba")
+    script = (
+        "import sys, quant_api.app, quant_api.server; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_optional_tables_of_any_shape_are_served_as_json(tmp_path):
+    """Tables of the learning and trading layers reach /ml/signals and /live/status as they are,
+    whatever their column types (blobs, lists, durations, NaN)."""
+    from datetime import datetime, timedelta, timezone
+
+    checkpoints = pl.DataFrame({
+        "week": [date(2024, 6, 22)], "model": ["itransformer"], "version": [3], "val_loss": [float("nan")],
+        "state": [b"\x00\x01\x02"], "features": [["rsi", "macd"]], "train_time": [timedelta(seconds=90)],
+    })
+    equity = pl.DataFrame({"timestamp": [datetime(2024, 6, 28, 20, tzinfo=timezone.utc)], "equity": [1_000_500.0]})
+    champions = pl.DataFrame({"week": [date(2024, 6, 22)], "champion_version": [3], "promoted": [True]})
+    SnapshotPublisher(tmp_path / "serving").publish(
+        "run", frames={"model_checkpoints": checkpoints, "live_equity": equity, "meta_champion": champions}
+    )
+    with TestClient(create_app(_settings(tmp_path))) as client:
+        signals = client.get("/api/v1/quant/ml/signals")
+        assert signals.status_code == 200, signals.text
+        row = signals.json()["checkpoints"]["rows"][0]
+        assert row["state"] == "<3 bytes>" and row["val_loss"] is None and row["features"] == ["rsi", "macd"]
+        assert row["train_time"] == 90.0
+        assert signals.json()["champions"]["rows"][0]["champion_version"] == 3
+        assert signals.json()["meta_labeler"] == {"available": False, "rows": []}
+        live = client.get("/api/v1/quant/live/status").json()
+        assert live["available"] is True and live["equity"][0]["equity"] == 1_000_500.0

@@ -43,3 +43,29 @@ def test_failing_intraday_check_writes_nothing(sim_resources, instance, warehous
     assert [c.passed for c in result.get_asset_check_evaluations() if c.check_name == "matches_daily"] == [False]
     assert not Warehouse(warehouse_path).has_table("intraday_bars")
     assert "2024-05-23" not in instance.get_materialized_partitions(AssetKey("intraday_bars"))
+
+
+def test_crypto_intraday_bars_of_the_weekend_belong_to_the_friday_partition(instance, warehouse_path):
+    from quant_resources.market_data import MarketDataResource
+    from quant_resources.warehouse import WarehouseIOManager
+
+    resources = {
+        "warehouse_io_manager": WarehouseIOManager(database=str(warehouse_path)),
+        "market_data": MarketDataResource(
+            provider="simulated", sim_n_tickers=10, sim_seed=7, sim_crypto=1, simulated_today="2024-06-28",
+            intraday_symbols=["SPY", "BTC-USD"], intraday_intervals=["1h"],
+        ),
+    }
+    result = materialize(
+        [market.universe, market.prices, intraday.intraday_bars], resources=resources, instance=instance,
+        partition_key="2024-05-24", raise_on_error=False,
+    )
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    wh = Warehouse(warehouse_path)
+    assert wh.read("prices").filter(wh.read("prices")["date"].dt.weekday() > 5).is_empty()
+    bars = wh.read("intraday_bars").group_by("ticker", "date").len().sort("ticker", "date")
+    btc = bars.filter(bars["ticker"] == "BTC-USD")
+    # Friday's window ends at the next weekday tick (Monday 00:00), so Saturday and Sunday are in it;
+    # Memorial Day (a weekday holiday) belongs to no XNYS partition
+    assert [d.isoformat() for d in btc["date"]] == ["2024-05-24", "2024-05-25", "2024-05-26"]
+    assert set(btc["len"]) == {24} and bars.filter(bars["ticker"] == "SPY")["len"].to_list() == [7]

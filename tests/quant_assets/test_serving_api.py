@@ -172,3 +172,23 @@ def test_openapi_documents_every_endpoint(client):
                  "/quant/live/status"):
         assert API + path in paths
     assert client.get("/docs").status_code == 200
+
+
+def test_weekly_serving_snapshot_republishes_after_the_weekly_job(served_snapshot, daily_graph, tmp_path):
+    from dagster import materialize
+
+    from quant_assets.serving import weekly_serving_snapshot
+    from quant_resources.experiments import ExperimentStoreResource
+    from quant_resources.snapshot_publisher import SnapshotPublisherResource
+    from quant_resources.snapshots import read_pointer
+
+    resources = {
+        **daily_graph.resources,
+        "experiments": ExperimentStoreResource(root_dir=str(served_snapshot.serving_dir.parent / "mlruns"), enable_mlflow=False),
+        "snapshots": SnapshotPublisherResource(serving_dir=str(tmp_path)),
+    }
+    result = materialize([weekly_serving_snapshot], resources=resources, partition_key="2024-06-22", instance=daily_graph.instance)
+    manifest = read_pointer(tmp_path)
+    assert result.success and manifest.run_id == result.run_id
+    assert manifest.tables["backtest_equity"] == served_snapshot.manifest.tables["backtest_equity"]
+    assert manifest.tables["rankings"] == served_snapshot.manifest.tables["rankings"]

@@ -77,3 +77,4 @@ def test_universe_calendars_follow_the_asset_class() -> None:
 
     universe = pl.DataFrame({"ticker": ["SPY", "AAA", "BTC-USD", "EURUSD=X"], "asset_class": ["etf", "equity", "crypto", "fx"]})
     assert universe_calendars(universe)["calendar"].to_list() == ["XNYS", "XNYS", "24/7", "24/5"]
+

@@ -31,6 +31,9 @@ def test_promotion_gate() -> None:
     assert not decision.promote and "champion" in decision.reason
     assert promotion_decision(-1.0, -0.5).promote  # Sharpe losses are negative: -1 beats -0.5
     assert not promotion_decision(-0.4, -0.5).promote
+    assert promotion_decision(0.9, 1.0, tstat=2.5, min_tstat=1.0).promote
+    assert not promotion_decision(0.9, 1.0, tstat=0.4, min_tstat=1.0).promote
+    assert not promotion_decision(0.9, 1.0, tstat=float("nan"), min_tstat=1.0).promote
 
 
 def test_retrain_triggers_respect_min_samples() -> None:

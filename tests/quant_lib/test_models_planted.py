@@ -2,8 +2,9 @@
 a small net trained walk-forward beats the naive (zero) forecast out of sample; on unplanted
 tickers the same training does not (no leakage through the features or the split).
 
-Measured (seed 7): 0.987 x the naive MSE on the planted tickers, 0.9998 on the others (seed 3:
-0.995 and 1.003); the ceiling, OLS on the same features, is ~0.964 on planted tickers.
+Measured (seed 7, XNYS calendar): 0.977 x the naive MSE on the planted tickers (improvement
+t-statistic 4.5), 1.003 on the others (t = -2.2); before the calendar change seed 3 gave 0.995 and
+1.003. The ceiling, OLS on the same features, is ~0.964 on planted tickers.
 """
 
 from __future__ import annotations
@@ -58,4 +59,5 @@ def test_planted_tickers_beat_naive_and_unplanted_do_not(panel) -> None:
     assert hit.n_test == miss.n_test == 3 * CONFIG.test_dates
     assert hit.oos_loss < 0.993 * hit.naive_loss, hit.metrics()
     assert miss.oos_loss > 0.995 * miss.naive_loss, miss.metrics()
+    assert hit.improvement_tstat > 1.0 > miss.improvement_tstat, (hit.improvement_tstat, miss.improvement_tstat)
     assert np.isfinite(hit.test_predictions).all() and hit.test_predictions.std() > 0

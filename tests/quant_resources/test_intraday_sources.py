@@ -42,3 +42,18 @@ def test_simulated_source_names_unknown_symbols():
     assert bars.height == 52
     with pytest.raises(NoDataError, match=r"\['ZZZ'\] 5m: unknown symbols"):
         source.fetch_many(["SPY", "ZZZ"], "5m", date(2024, 7, 10), date(2024, 7, 11))
+
+
+def test_intraday_settings_parse_and_reject_unknown_intervals(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from quant_resources.settings import PlatformSettings
+
+    monkeypatch.setenv("INTRADAY_SYMBOLS", "SPY, AAPL")
+    monkeypatch.setenv("INTRADAY_INTERVALS", "1m,1h")
+    settings = PlatformSettings()
+    assert settings.intraday_symbols == ["SPY", "AAPL"] and settings.intraday_intervals == ["1m", "1h"]
+    assert settings.market_calendar == "XNYS" and settings.intraday_history_days == 60
+    monkeypatch.setenv("INTRADAY_INTERVALS", "2m")
+    with pytest.raises(ValidationError, match="unsupported"):
+        PlatformSettings()
