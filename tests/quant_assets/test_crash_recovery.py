@@ -21,15 +21,16 @@ DAY = "2024-06-28"
 
 
 def _env(base: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "MARKET_DATA", "SIM_", "WAREHOUSE", "RUN_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "MARKET_DATA", "SIM_", "WAREHOUSE", "RUN_", "INTRADAY_"))}
     env.update(DAGSTER_HOME=str(base / "home"), WAREHOUSE_DIR=str(base / "warehouse"), SIM_N_TICKERS="12",
-               SIM_SEED="7", RUN_HISTORY_DAYS="1", PYTHONUNBUFFERED="1")
+               SIM_SEED="7", INTRADAY_HISTORY_DAYS="1", INTRADAY_SYMBOLS="SPY", INTRADAY_INTERVALS="1h",
+               PYTHONUNBUFFERED="1")
     return env
 
 
 def _run_daily(base: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "quant_assets.run_daily", "--date", DAY], env=_env(base), cwd=ROOT,
+        [sys.executable, "-m", "quant_assets.run_daily", "--date", DAY, "--history-days", "0"], env=_env(base), cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
 
