@@ -116,6 +116,7 @@ class SelfTrainer:
         self.risk = {"peak_equity": config.initial_capital, "day_start_equity": config.initial_capital,
                      "current_day": None, "breached": False, "previous_equity": config.initial_capital}
         self._compiled: dict[tuple[str, int], Any] = {}
+        self._previous_handlers: dict[int, Any] = {}
         self._running = False
         self._shut_down = False
         self._in_bar = False
@@ -130,17 +131,22 @@ class SelfTrainer:
         if state is not None:
             self.load_full_state(state)
             logger.info("Resumed from checkpoint at bar_counter=%d", self.bar_counter)
-            if self.ledger_sink is not None:
-                self.ledger_sink.discard_after(self.bar_counter)
         else:
             logger.info("No checkpoint found; starting fresh at bar_counter=0")
+        if self.ledger_sink is not None:
+            discarded = self.ledger_sink.discard_after(self.bar_counter)
+            if discarded:
+                logger.warning("Discarded %d ledger segments newer than bar_counter=%d (the replay rewrites them)",
+                               discarded, self.bar_counter)
         reconcile = getattr(self.executor, "reconcile", None)
         if callable(reconcile):
             reconcile()
         atexit.register(self.shutdown)
         if self.register_signals and threading.current_thread() is threading.main_thread():
-            signals_module.signal(signals_module.SIGINT, self._on_signal)
-            signals_module.signal(signals_module.SIGTERM, self._on_signal)
+            self._previous_handlers = {
+                number: signals_module.signal(number, self._on_signal)
+                for number in (signals_module.SIGINT, signals_module.SIGTERM)
+            }
         self._running = True
         self._shut_down = False
 
@@ -164,6 +170,11 @@ class SelfTrainer:
         finally:
             self.checkpoint()
             self._running = False
+            atexit.unregister(self.shutdown)
+            if threading.current_thread() is threading.main_thread():
+                for number, handler in self._previous_handlers.items():
+                    signals_module.signal(number, handler)
+            self._previous_handlers = {}
             logger.info("Shutdown complete at bar_counter=%d; state saved", self.bar_counter)
 
     def checkpoint(self) -> None:
