@@ -96,8 +96,8 @@ def _spawn(warehouse: Path, bars: int) -> subprocess.Popen:
 
 OPTIONS = dict(bars=int(os.environ.get("QUANT_KILL_BARS", "260")), checkpoint_interval=10, retrain=False,
                close_on_exit=False, seed=5)
-"""The suite kills 4 times over 260 bars; the full check is
-``QUANT_KILLS=20 QUANT_KILL_BARS=3000 pytest tests/quant_assets/test_live_cli.py -k kill -s``."""
+"""The suite kills 3 times over 260 bars; the full check is
+``QUANT_KILLS=20 QUANT_KILL_BARS=1200 pytest tests/quant_assets/test_live_cli.py -k kill -s``."""
 
 
 @pytest.mark.slow
@@ -150,7 +150,7 @@ def _killed_then_finished(warehouse: Path, kills: int, seed: int) -> None:
 @pytest.mark.slow
 def test_kill_9_at_random_moments_recovers_exactly(warehouse, tmp_path):
     reference = run_live(LiveOptions(**OPTIONS), tmp_path / "reference", register_signals=False)
-    recovered = _killed_then_finished(warehouse, kills=int(os.environ.get("QUANT_KILLS", "4")), seed=1)
+    recovered = _killed_then_finished(warehouse, kills=int(os.environ.get("QUANT_KILLS", "3")), seed=1)
     assert recovered.bar_counter == reference.bar_counter == OPTIONS["bars"]
     assert recovered.executor.get_portfolio_state()["equity"] == pytest.approx(
         reference.executor.get_portfolio_state()["equity"], rel=1e-12)
