@@ -145,7 +145,8 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
         raise SystemExit(run_ranking_backtest([]))
     import tempfile
 
-    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars, run_bar_backtest
+    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars
+    from quant_lib.live.replay import run_bar_backtest
     from quant_lib.reporting.tearsheet import build_tearsheet
     from quant_resources.atomic import atomic_write_bytes
 
