@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from quant_lib.live.bars import bar_groups
@@ -47,11 +48,22 @@ def parse_interval(text: str) -> tuple[timedelta, int]:
     return length, max(int(timedelta(hours=6.5) / length), 1)
 
 
-def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int) -> pl.DataFrame:
+def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int, start: date | None = None,
+                end: date | None = None) -> pl.DataFrame:
+    """The seeded simulated tape: ``n_bars`` bars from 2025-01-02, or from ``start`` through ``end``
+    (weekday sessions opening 14:30 UTC) when they are given."""
     from quant_lib.live import synthetic_bars
 
     length, per_day = parse_interval(interval)
-    return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day)
+    first = datetime.combine(start or date(2025, 1, 2), time(14, 30), tzinfo=timezone.utc)
+    if first.weekday() >= 5:
+        raise ValueError(f"start {start} is a weekend day; give a weekday")
+    if start is not None and end is not None:
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        weekdays = int(np.busday_count(start, end + timedelta(days=1)))
+        n_bars = max(weekdays, 1) * per_day
+    return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day, start=first)
 
 
 def models_dir(warehouse: Path) -> Path:
