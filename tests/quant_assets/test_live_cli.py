@@ -16,7 +16,7 @@ import torch
 from click.testing import CliRunner
 
 from quant_assets.cli import main
-from quant_assets.live_runner import LiveOptions, run_live
+from quant_assets.live_runner import LiveOptions, build_self_trainer, run_live
 from quant_lib.execution import duplicate_client_order_ids
 from quant_resources.ledger import FileLedgerSink
 from quant_resources.settings import get_settings
@@ -113,9 +113,14 @@ def test_e2e_sigint_saves_state_and_restart_resumes(warehouse, caplog):
     saved = SystemStateManager(state_file).load()
     stopped_at = saved["bar_counter"]
     assert 80 <= stopped_at < options.bars
+    restarted = build_self_trainer(options, warehouse)
+    restarted.register_signals = False
     with caplog.at_level(logging.INFO):
-        trainer = run_live(options, warehouse, register_signals=False)
+        restarted.start()
     assert f"Resumed from checkpoint at bar_counter={stopped_at}" in caplog.text
+    assert restarted.strategy.weights == pytest.approx(saved["ensemble"]["weights"])
+    restarted.shutdown()
+    trainer = run_live(options, warehouse, register_signals=False)
     assert trainer.bar_counter == options.bars
     assert duplicate_client_order_ids(FileLedgerSink(warehouse / "ledger", "live").events()) == []
 
