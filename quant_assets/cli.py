@@ -127,8 +127,9 @@ def train(model_name: str, assets: str, interval: str, epochs: int, bars: int, s
 @main.command()
 @click.option("--strategy", default="ensemble", show_default=True, type=click.Choice(["ensemble", "ml", "ranking"]))
 @click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: start of the tape).")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: end of the tape).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default 2025-01-02).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (with --start: the tape covers start..end; else --bars bars).")
 @click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=1.0))
 @click.option("--interval", default="5m", show_default=True)
 @click.option("--bars", default=2_000, show_default=True, type=click.IntRange(50), help="Bars of the simulated tape.")
@@ -148,13 +149,17 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
         raise SystemExit(run_ranking_backtest([]))
     import tempfile
 
-    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars, run_bar_backtest
+    import polars as pl
+
+    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars
+    from quant_lib.live.replay import run_bar_backtest
     from quant_lib.reporting.tearsheet import build_tearsheet
     from quant_resources.atomic import atomic_write_bytes
 
-    tape = replay_bars(_symbols(assets), interval, bars, seed)
-    day = tape["timestamp"].dt.date()
-    tape = tape.filter((day >= (start.date() if start else day.min())) & (day <= (end.date() if end else day.max())))
+    tape = replay_bars(_symbols(assets), interval, bars, seed, start.date() if start else None,
+                       end.date() if end else None)
+    if end is not None:
+        tape = tape.filter(pl.col("timestamp").dt.date() <= end.date())
     options = LiveOptions(strategy=strategy, assets=_symbols(assets), interval=interval, capital=capital, seed=seed,
                           retrain=False, checkpoint_interval=0, max_drawdown=max_drawdown,
                           daily_loss_limit=daily_loss_limit, run_name="backtest")

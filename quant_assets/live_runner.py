@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from quant_lib.live.bars import bar_groups
 from quant_resources.atomic import atomic_write_bytes
 
 __all__ = ["FORECASTERS", "LiveOptions", "bar_groups", "build_self_trainer", "run_live", "train_models"]
+
 
 logger = logging.getLogger("quant.live")
 
@@ -46,11 +48,22 @@ def parse_interval(text: str) -> tuple[timedelta, int]:
     return length, max(int(timedelta(hours=6.5) / length), 1)
 
 
-def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int) -> pl.DataFrame:
+def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int, start: date | None = None,
+                end: date | None = None) -> pl.DataFrame:
+    """The seeded simulated tape: ``n_bars`` bars from 2025-01-02, or from ``start`` through ``end``
+    (weekday sessions opening 14:30 UTC) when they are given."""
     from quant_lib.live import synthetic_bars
 
     length, per_day = parse_interval(interval)
-    return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day)
+    first = datetime.combine(start or date(2025, 1, 2), time(14, 30), tzinfo=timezone.utc)
+    if first.weekday() >= 5:
+        raise ValueError(f"start {start} is a weekend day; give a weekday")
+    if start is not None and end is not None:
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        weekdays = int(np.busday_count(start, end + timedelta(days=1)))
+        n_bars = max(weekdays, 1) * per_day
+    return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day, start=first)
 
 
 def models_dir(warehouse: Path) -> Path:
@@ -196,55 +209,6 @@ def train_models(names: list[str], bars: pl.DataFrame, directory: Path, epochs: 
         if progress is not None:
             progress()
     return results
-
-
-def daily_report_frame(results: list[dict[str, Any]], positions: list[dict[str, float]]) -> pl.DataFrame:
-    """Per-day equity, returns, exposure and turnover of a bar-by-bar run (for the tear sheet)."""
-    bars = pl.DataFrame({
-        "timestamp": [r["timestamp"] for r in results],
-        "equity": [r["equity"] for r in results],
-        "gross": [float(sum(abs(v) for v in p.values())) for p in positions],
-        "net": [float(sum(p.values())) for p in positions],
-        "traded": [float(sum(abs(f["qty"] * f["price"]) for f in r["fills"] if f.get("status") == "filled")) for r in results],
-    })
-    daily = (
-        bars.group_by(pl.col("timestamp").dt.date().alias("date"), maintain_order=True)
-        .agg(pl.col("equity").last(), pl.col("gross").last(), pl.col("net").last(), pl.col("traded").sum())
-        .sort("date")
-    )
-    return daily.with_columns(
-        (pl.col("equity") / pl.col("equity").shift(1) - 1).fill_null(0.0).alias("returns"),
-        (pl.col("gross") / pl.col("equity")).alias("gross_exposure"),
-        (pl.col("net") / pl.col("equity")).alias("net_exposure"),
-        (pl.col("traded") / pl.col("equity")).alias("turnover"),
-    ).select("date", "equity", "returns", "gross_exposure", "net_exposure", "turnover")
-
-
-def run_bar_backtest(trainer: Any, groups: list[dict[str, dict[str, Any]]], capital: float,
-                     progress: Any = None) -> tuple[dict[str, float], pl.DataFrame, list[dict[str, Any]]]:
-    """Replay ``groups`` through a started SelfTrainer with a paper broker; (metrics, daily frame, trades)."""
-    from quant_lib.backtest.metrics import compute_metrics
-
-    results, positions = [], []
-    for group in groups:
-        result = trainer.process_bar(group)
-        if result.get("skipped"):
-            continue
-        results.append(result)
-        state = trainer.executor.get_portfolio_state()["positions"]
-        positions.append({s: p["market_value"] for s, p in state.items()})
-        if progress is not None:
-            progress()
-    trainer.shutdown()
-    if not results:
-        raise ValueError("no bars in the requested range")
-    results[-1]["equity"] = trainer.executor.get_portfolio_state()["equity"]
-    fills = [f for r in results for f in r["fills"] if f.get("status") == "filled"]
-    trades = [{"pnl": f["realized_pnl"] - f["commission"]} for f in fills if f.get("realized_pnl")]
-    equity = [r["equity"] for r in results]
-    metrics = compute_metrics(equity, trades, capital, trainer.config.periods_per_year)
-    metrics["fills"] = float(len(fills))
-    return metrics, daily_report_frame(results, positions), fills
 
 
 def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:

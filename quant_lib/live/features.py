@@ -83,14 +83,15 @@ class _SymbolFeatures:
     def get_state(self) -> dict[str, Any]:
         return {
             "closes": list(self.closes), "returns": list(self.returns), "vol_ewm": self.vol_ewm,
+            "sum_r": self.sum_r, "sum_r2": self.sum_r2,
             "mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count,
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self.closes = deque(state["closes"], maxlen=21)
         self.returns = deque(state["returns"], maxlen=20)
-        self.sum_r = float(sum(self.returns))
-        self.sum_r2 = float(sum(r * r for r in self.returns))
+        self.sum_r = float(state.get("sum_r", sum(self.returns)))
+        self.sum_r2 = float(state.get("sum_r2", sum(r * r for r in self.returns)))
         self.vol_ewm = state["vol_ewm"]
         self.mean = np.asarray(state["mean"], dtype=np.float64)
         self.var = np.asarray(state["var"], dtype=np.float64)

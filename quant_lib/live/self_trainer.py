@@ -116,6 +116,8 @@ class SelfTrainer:
         self.risk = {"peak_equity": config.initial_capital, "day_start_equity": config.initial_capital,
                      "current_day": None, "breached": False, "previous_equity": config.initial_capital}
         self._compiled: dict[tuple[str, int], Any] = {}
+        self._book: dict[str, Any] | None = None
+        self._previous_handlers: dict[int, Any] = {}
         self._running = False
         self._shut_down = False
         self._in_bar = False
@@ -130,17 +132,22 @@ class SelfTrainer:
         if state is not None:
             self.load_full_state(state)
             logger.info("Resumed from checkpoint at bar_counter=%d", self.bar_counter)
-            if self.ledger_sink is not None:
-                self.ledger_sink.discard_after(self.bar_counter)
         else:
             logger.info("No checkpoint found; starting fresh at bar_counter=0")
+        if self.ledger_sink is not None:
+            discarded = self.ledger_sink.discard_after(self.bar_counter)
+            if discarded:
+                logger.warning("Discarded %d ledger segments newer than bar_counter=%d (the replay rewrites them)",
+                               discarded, self.bar_counter)
         reconcile = getattr(self.executor, "reconcile", None)
         if callable(reconcile):
             reconcile()
         atexit.register(self.shutdown)
         if self.register_signals and threading.current_thread() is threading.main_thread():
-            signals_module.signal(signals_module.SIGINT, self._on_signal)
-            signals_module.signal(signals_module.SIGTERM, self._on_signal)
+            self._previous_handlers = {
+                number: signals_module.signal(number, self._on_signal)
+                for number in (signals_module.SIGINT, signals_module.SIGTERM)
+            }
         self._running = True
         self._shut_down = False
 
@@ -164,6 +171,11 @@ class SelfTrainer:
         finally:
             self.checkpoint()
             self._running = False
+            atexit.unregister(self.shutdown)
+            if threading.current_thread() is threading.main_thread():
+                for number, handler in self._previous_handlers.items():
+                    signals_module.signal(number, handler)
+            self._previous_handlers = {}
             logger.info("Shutdown complete at bar_counter=%d; state saved", self.bar_counter)
 
     def checkpoint(self) -> None:
@@ -214,12 +226,13 @@ class SelfTrainer:
         trade_signals = self._signals(bars, predictions)
         prices = {s: b["close"] for s, b in bars.items()}
         self.executor.update_market_prices(prices)
-        equity = float(self.executor.get_portfolio_state()["equity"])
+        self._book = None
+        equity = float(self.book()["equity"])
         ok, violations = self._risk_check(equity, timestamp)
         if self.config.use_stops:
             self._check_stops(prices, timestamp)
         fills = [f for s in trade_signals for f in self._execute(s, prices, equity, not ok, timestamp)]
-        state = self.executor.get_portfolio_state()
+        state = self.book()
         equity = float(state["equity"])
         self.performance.trade_history.extend(f for f in fills if f.get("status") == "filled")
         self.performance.update(equity, asset_returns, self._directions(predictions))
@@ -335,6 +348,13 @@ class SelfTrainer:
             return []
 
     # risk and execution ----------------------------------------------------------------------
+    def book(self) -> dict[str, Any]:
+        """The executor's portfolio state, read once per bar and again after an order (a live
+        broker answers it over the network)."""
+        if self._book is None:
+            self._book = self.executor.get_portfolio_state()
+        return self._book
+
     def _risk_check(self, equity: float, timestamp: datetime) -> tuple[bool, list[str]]:
         risk = self.risk
         day = timestamp.date().isoformat()
@@ -343,7 +363,7 @@ class SelfTrainer:
                 risk["day_start_equity"] = risk["previous_equity"]
             risk["current_day"] = day
         risk["peak_equity"] = max(risk["peak_equity"], equity)
-        positions = self.executor.get_portfolio_state().get("positions", {})
+        positions = self.book().get("positions", {})
         returns = np.fromiter(self.performance.returns_history, dtype=np.float64)[-250:]
         ok, violations = self.risk_manager.check_all({
             "equity": equity, "peak_equity": risk["peak_equity"], "day_start_equity": risk["day_start_equity"],
@@ -356,7 +376,7 @@ class SelfTrainer:
         return ok, violations
 
     def _check_stops(self, prices: dict[str, float], timestamp: datetime) -> None:
-        for symbol, held in self.executor.get_portfolio_state().get("positions", {}).items():
+        for symbol, held in list(self.book().get("positions", {}).items()):
             atr, price = self._atr(symbol), prices.get(symbol)
             if price is None or not atr > 0:
                 continue
@@ -369,6 +389,7 @@ class SelfTrainer:
     def _submit(self, symbol: str, side: str, qty: float, price: float, timestamp: datetime, leg: str) -> dict[str, Any]:
         decision = f"{self.config.strategy_tag}|{timestamp.isoformat()}"
         record = self.executor.submit_order(symbol, side, qty, price, client_order_id(decision, symbol, leg), timestamp.isoformat())
+        self._book = None
         if record.get("status") == "filled":
             self.last_trade_bar[symbol] = self.bar_counter
         return record
@@ -381,7 +402,7 @@ class SelfTrainer:
         last = self.last_trade_bar.get(symbol)
         if last is not None and self.bar_counter - last < config.cooldown_bars:
             return []
-        held = self.executor.get_portfolio_state().get("positions", {}).get(symbol, {}).get("qty", 0.0)
+        held = self.book().get("positions", {}).get(symbol, {}).get("qty", 0.0)
         price, records = prices[symbol], []
         if held:
             if (held > 0) == (direction > 0):

@@ -1,6 +1,7 @@
 """LiveExecutor against a fake Alpaca on 127.0.0.1: exactly one order per client_order_id under 429,
 504-after-accepting, duplicate-id 422 and timeouts; keys, backoff, emergency stop, reconcile."""
 
+import atexit
 import logging
 
 import pytest
@@ -102,3 +103,38 @@ def test_reconcile_fails_closed_then_adopts_when_overridden(fake):
     matching = _executor(expected_positions={"AAPL": 5.0})
     matching.connect()
     assert matching.reconcile()["mismatches"] == []
+
+
+def test_live_loop_crash_and_replay_on_fake_alpaca_never_doubles_an_order(fake, tmp_path):
+    from quant_lib.live import LiveConfig, SelfTrainer, bar_groups, synthetic_bars
+    from quant_lib.strategies import MovingAverageCrossStrategy
+    from quant_resources.state import SystemStateManager
+
+    bars = bar_groups(synthetic_bars(["AAPL"], n_bars=80, seed=4))
+    store = SystemStateManager(tmp_path / "system_state.pt")
+
+    def started_loop(allow_mismatch: bool) -> SelfTrainer:
+        executor = _executor(allow_mismatch=allow_mismatch)
+        executor.connect()
+        loop = SelfTrainer({}, MovingAverageCrossStrategy(fast=3, slow=8), executor, state_store=store,
+                           config=LiveConfig(checkpoint_interval=20, retrain_enabled=False, use_stops=False,
+                                             close_on_shutdown=False), register_signals=False)
+        loop.start()
+        return loop
+
+    crashed = started_loop(False)
+    for bar in bars[:50]:
+        crashed.process_bar(bar)  # last checkpoint at bar 40, then a "crash" (no shutdown)
+    atexit.unregister(crashed.shutdown)
+    before = len(fake.orders)
+    assert before > 2
+    with pytest.raises(ReconcileError):
+        started_loop(False)  # the broker traded after the checkpoint: fail closed
+    resumed = started_loop(True)
+    assert resumed.bar_counter == 40
+    for bar in bars:
+        resumed.process_bar(bar)
+    resumed.shutdown()
+    ids = [o["client_order_id"] for o in fake.orders]
+    assert len(ids) == len(set(ids)) and len(ids) > before
+    assert fake.posts > len(ids)  # replayed bars 41-50 re-sent their ids and were adopted
