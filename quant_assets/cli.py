@@ -222,5 +222,16 @@ def live(strategy: str, broker: str, assets: str, interval: str, speed: float, b
                f"{trainer.executor.get_portfolio_state()['equity']:.2f}")
 
 
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default API_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default API_PORT, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the read-only REST API and the dashboard over the latest published snapshot (the same
+    as `make serve`); never opens the warehouse."""
+    from quant_api.server import serve as serve_api
+
+    serve_api(host, port)
+
+
 if __name__ == "__main__":
     main()
