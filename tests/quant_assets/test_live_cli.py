@@ -70,6 +70,8 @@ def test_e2e_train_then_backtest_writes_dashboard(warehouse):
 
 @pytest.mark.slow
 def test_e2e_tight_risk_limits_halt_trading(warehouse):
+    # An untrained net forecasts exactly zero (its head starts at zero) and would never trade.
+    _quant("train", "--model", "transformer", "--assets", "AAPL", "--interval", "5m", "--epochs", "1", "--bars", "400")
     _quant("backtest", "--strategy", "ml", "--assets", "AAPL", "--bars", "300", "--max-drawdown", "0.0001",
            "--daily-loss-limit", "0.0001")
     log = _log(warehouse)
