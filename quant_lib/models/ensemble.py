@@ -56,7 +56,8 @@ def ensemble_weights(returns: pl.DataFrame, models: list[str], dates: list, look
     date_dtype = returns.schema.get("date", pl.Date)
     grid = pl.DataFrame({"date": dates}, schema={"date": date_dtype}).join(pl.DataFrame({"model": models}), how="cross")
     joined = grid.sort("date").join_asof(
-        stats.sort("_realized"), left_on="date", right_on="_realized", by="model", strategy="backward", allow_exact_matches=False
+        stats.sort("_realized"), left_on="date", right_on="_realized", by="model", strategy="backward",
+        allow_exact_matches=False, check_sortedness=False,  # both sides are sorted just above
     )
     positive = pl.col("sharpe").fill_null(0.0).clip(lower_bound=0.0)
     total = positive.sum().over("date")
