@@ -95,6 +95,16 @@ class CachedSource(IntradaySource):
         self.name, self.intervals = f"cached({source.name})", source.intervals
 
     def fetch_ohlcv(self, symbol: str, interval: str, start: date, end: date) -> pl.DataFrame:
+        bars = super().fetch_ohlcv(symbol, interval, start, end)
+        self.last_repairs = self.source.last_repairs
+        return bars
+
+    def check_range(self, symbol: str, interval: str, start: date, end: date) -> None:
+        self.source.check_range(symbol, interval, start, end)
+
+    def _download(self, symbol: str, interval: str, start: date, end: date) -> pl.DataFrame:
+        """Cached bars, downloading (cleaned, through `source`) only the days the cache lacks."""
+
         def fetch(a: date, b: date) -> pl.DataFrame:
             bars = self.source.fetch_ohlcv(symbol, interval, a, b)
             return bars.with_columns(date=pl.col("timestamp").dt.date())
@@ -102,11 +112,7 @@ class CachedSource(IntradaySource):
         rows = self.cache.get_or_fetch(
             symbol, start, end, fetch, interval=interval, complete_until=date.today() - timedelta(days=1)
         )
-        self.last_repairs = self.source.last_repairs
         return rows.select(list(OHLCV_COLUMNS))
-
-    def _download(self, symbol: str, interval: str, start: date, end: date) -> pl.DataFrame:
-        raise NotImplementedError  # fetch_ohlcv goes through the cache
 
 
 class SimulatedIntraday(IntradaySource):
