@@ -33,7 +33,7 @@ def _parse_week(text: str) -> date:
     return week
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=float, default=2.0, help="years of rankings to backtest (backfilled when missing)")
     parser.add_argument("--week", type=_parse_week, default=None, help="week partition, a Saturday (default: the latest complete week)")
@@ -43,77 +43,55 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.years > 0:
         parser.error("--years must be > 0")
-
-    from quant_assets.run_daily import prepare_dagster_home
-
-    prepare_dagster_home()
-    from dagster import AssetKey, AssetSelection, DagsterInstance
+    return args
 
 
-    from quant_assets.definitions import defs
-    from quant_assets.jobs import DAILY_LOOKBACK_DAYS
-    from quant_assets.reporting import backfill_missing, run_report, text_table
-    from quant_assets.ml import meta_summary
-    from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
-    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
-    from quant_resources.run_recovery import recover_and_report
-    from quant_resources.warehouse import Warehouse
+def _history_steps(defs, args: argparse.Namespace, rankings_first: date, market_first: date, friday: date) -> list:
+    """The two backfill steps (market history, then what rankings and labels need) of the daily job."""
+    from dagster import AssetSelection
 
-    settings = get_settings()
-    week = args.week or latest_complete_week(latest_trading_day(date.today()))
-    friday = week + timedelta(days=6)
-    rankings_first = max(settings.quant_start_date, shift_trading_days(friday, -round(252 * args.years)))
-    market_first = max(
-        settings.quant_start_date, shift_trading_days(rankings_first, -max(DAILY_LOOKBACK_DAYS, GA_PRICE_HISTORY_DAYS))
-    )
-    if friday < settings.quant_start_date:
-        print(f"nothing to do: week {week} ends before QUANT_START_DATE {settings.quant_start_date}", file=sys.stderr)
-        return 1
-
-    instance = DagsterInstance.get()
-    recover_and_report(instance)
     graph = defs.resolve_asset_graph()
     daily_job = defs.resolve_job_def("daily_job")
-    weekly_job = defs.resolve_job_def("weekly_research_job")
-    missing = [name for name in RESEARCH_ASSETS + ML_ASSETS if AssetKey(name) not in weekly_job.asset_layer.executable_asset_keys]
-    if missing:
-        print(f"weekly_research_job lacks {missing}: register quant_assets.research in definitions.py / jobs.py", file=sys.stderr)
-        return 1
     daily_keys = {k for k in daily_job.asset_layer.executable_asset_keys if graph.get(k).is_materializable}
     market_keys = sorted(k for k in daily_keys if graph.get(k).group_name == "market")
     targets = ["rankings", "barrier_labels"] + (["portfolio_targets"] if args.with_portfolio else [])
     needed = AssetSelection.assets(*targets).upstream().resolve(graph, allow_missing=True)
     output_keys = sorted((needed & daily_keys) - set(market_keys))
-
-    started = time.perf_counter()
-    print(f"quant-platform backtest: {settings.market_data_provider} market, week {week} .. {friday}, "
-          f"rankings from {rankings_first}, warehouse {settings.warehouse_dir}", flush=True)
-    steps = [
+    return [
         ("market history", market_first, friday, market_keys),
         (f"{', '.join(k.to_user_string() for k in output_keys)} history", rankings_first, friday, output_keys),
     ]
-    results = backfill_missing(daily_job, instance, steps, total_steps=3)
-    if all(r.success for r in results):
-        print(f"[3/3] weekly research job for week {week} ...", flush=True)
-        window = {"history_years": args.years}
-        ga = {**window, **({"population_size": args.population} if args.population else {}),
-              **({"n_generations": args.generations} if args.generations else {})}
-        run_config = {
-            "loggers": {"console": {"config": {"log_level": "INFO"}}},
-            "ops": {"walk_forward": {"config": window}, "ga_search": {"config": ga},
-                    "backtests": {"config": {**window, "use_portfolio_targets": args.with_portfolio}},
-                    "meta_model": {"config": window}},
-        }
-        # The meta-labeler first (its blocking promotion check may stop meta_champion, not the research).
-        for names in (ML_ASSETS, RESEARCH_ASSETS):
-            selection = [AssetKey(n) for n in names]
-            ops = {k: v for k, v in run_config["ops"].items() if k in names}
-            results.append(weekly_job.execute_in_process(
-                run_config={**run_config, "ops": ops}, instance=instance, partition_key=week.isoformat(),
-                raise_on_error=False, asset_selection=selection,
-            ))
-    ok = all(r.success or _only_promotion_blocked(r) for r in results)
 
+
+def _run_weekly(weekly_job, instance, args: argparse.Namespace, week: date) -> list:
+    """The meta-labeler first (its blocking promotion check may stop meta_champion, not the
+    research), then walk-forward, GA search and backtests."""
+    from dagster import AssetKey
+
+    window = {"history_years": args.years}
+    ga = {**window, **({"population_size": args.population} if args.population else {}),
+          **({"n_generations": args.generations} if args.generations else {})}
+    ops_config = {"walk_forward": {"config": window}, "ga_search": {"config": ga},
+                  "backtests": {"config": {**window, "use_portfolio_targets": args.with_portfolio}},
+                  "meta_model": {"config": window}}
+    return [
+        weekly_job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}},
+                        "ops": {k: v for k, v in ops_config.items() if k in names}},
+            instance=instance, partition_key=week.isoformat(), raise_on_error=False,
+            asset_selection=[AssetKey(n) for n in names],
+        )
+        for names in (ML_ASSETS, RESEARCH_ASSETS)
+    ]
+
+
+def _print_report(results: list, ok: bool, week: date, friday: date, elapsed: float) -> None:
+    from quant_assets.ml import meta_summary
+    from quant_assets.reporting import run_report, text_table
+    from quant_assets.research import GA_EXPERIMENT, STRATEGY_EXPERIMENT, research_summary
+    from quant_resources.warehouse import Warehouse
+
+    settings = get_settings()
     print()
     print("=" * 78)
     for result in results:
@@ -128,12 +106,55 @@ def main(argv: list[str] | None = None) -> int:
         print(meta_summary(warehouse, week))
     mlflow_db = settings.mlflow_dir / "mlflow.db"
     print(
-        f"\nDone in {time.perf_counter() - started:.1f}s.\n"
+        f"\nDone in {elapsed:.1f}s.\n"
         f"Tear sheet: {settings.reports_dir / f'tearsheet_{week.isoformat()}.html'}\n"
         f"Experiments: {settings.mlflow_dir / 'runs'} (trial pool `{STRATEGY_EXPERIMENT}`, GA runs `{GA_EXPERIMENT}`)\n"
         f"MLflow: `mlflow ui --backend-store-uri sqlite:///{mlflow_db} --port 5000` then http://127.0.0.1:5000"
     )
     print("=" * 78)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    from quant_assets.run_daily import prepare_dagster_home
+
+    prepare_dagster_home()
+    from dagster import AssetKey, DagsterInstance
+
+    from quant_assets.definitions import defs
+    from quant_assets.jobs import DAILY_LOOKBACK_DAYS
+    from quant_assets.reporting import backfill_missing
+    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.run_recovery import recover_and_report
+
+    settings = get_settings()
+    week = args.week or latest_complete_week(latest_trading_day(date.today()))
+    friday = week + timedelta(days=6)
+    if friday < settings.quant_start_date:
+        print(f"nothing to do: week {week} ends before QUANT_START_DATE {settings.quant_start_date}", file=sys.stderr)
+        return 1
+    rankings_first = max(settings.quant_start_date, shift_trading_days(friday, -round(252 * args.years)))
+    market_first = max(
+        settings.quant_start_date, shift_trading_days(rankings_first, -max(DAILY_LOOKBACK_DAYS, GA_PRICE_HISTORY_DAYS))
+    )
+    instance = DagsterInstance.get()
+    recover_and_report(instance)
+    weekly_job = defs.resolve_job_def("weekly_research_job")
+    missing = [name for name in RESEARCH_ASSETS + ML_ASSETS if AssetKey(name) not in weekly_job.asset_layer.executable_asset_keys]
+    if missing:
+        print(f"weekly_research_job lacks {missing}: register quant_assets.research in definitions.py / jobs.py", file=sys.stderr)
+        return 1
+
+    started = time.perf_counter()
+    print(f"quant-platform backtest: {settings.market_data_provider} market, week {week} .. {friday}, "
+          f"rankings from {rankings_first}, warehouse {settings.warehouse_dir}", flush=True)
+    steps = _history_steps(defs, args, rankings_first, market_first, friday)
+    results = backfill_missing(defs.resolve_job_def("daily_job"), instance, steps, total_steps=3)
+    if all(r.success for r in results):
+        print(f"[3/3] weekly research job for week {week} ...", flush=True)
+        results += _run_weekly(weekly_job, instance, args, week)
+    ok = all(r.success or _only_promotion_blocked(r) for r in results)
+    _print_report(results, ok, week, friday, time.perf_counter() - started)
     return 0 if ok else 1
 
 
