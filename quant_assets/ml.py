@@ -329,7 +329,8 @@ def meta_summary(warehouse, week) -> str:
         champion = warehouse.read("meta_champion", week, day_after, date_column="week")
         if champion.height:
             row = champion.row(0, named=True)
-            lines.append(f"Champion: v{row['champion_version']} (was v{row['previous_champion']}); {row['reason']}")
+            previous = f"v{row['previous_champion']}" if row["previous_champion"] is not None else "none"
+            lines.append(f"Champion: v{row['champion_version']} (previous champion: {previous}); {row['reason']}")
     if "backtests" in tables:
         rows = warehouse.read("backtests", week, day_after, date_column="week").filter(pl.col("strategy").str.starts_with("ranking_top_n"))
         lines += ["With and without meta-sizing:", text_table(rows.select("strategy", "sharpe", "deflated_sharpe", "annualized_return", "max_drawdown", "volatility", "annual_turnover"))]
