@@ -100,6 +100,17 @@ def stable_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+def mlflow_experiment_id(client, name: str, artifact_root: str | Path) -> str:
+    """Id of the MLflow experiment ``name``: created with its artifacts under
+    ``<artifact_root>/<slug>`` when missing, restored when deleted."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return client.create_experiment(name, artifact_location=f"{artifact_root}/{slugify(name)}")
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
 def slugify(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     if not slug:
@@ -218,13 +229,7 @@ class ExperimentStore:
 
     def mlflow_experiment_id(self, name: str) -> str:
         """Id of the MLflow experiment ``name`` (created with this store's artifact root)."""
-        client = self.mlflow_client()
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            return client.create_experiment(name, artifact_location=f"{self.artifact_root}/{slugify(name)}")
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
+        return mlflow_experiment_id(self.mlflow_client(), name, self.artifact_root)
 
     def save_experiment(
         self,

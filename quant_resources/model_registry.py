@@ -30,6 +30,8 @@ from urllib.parse import urlparse
 
 from dagster import ConfigurableResource
 
+from quant_resources.experiments import mlflow_experiment_id, slugify
+
 _ARTIFACT_DIR = "model"
 _RESERVED_TAG_PREFIX = "mlflow."
 _SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -61,11 +63,6 @@ def _artifact_uri(root: str | Path) -> str:
     return Path(text).resolve().as_uri()
 
 
-def _slug(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    if not slug:
-        raise ValueError(f"model name {name!r} has no letters or digits")
-    return slug[:60]
 
 
 def _is_not_found(error: Exception) -> bool:
@@ -136,13 +133,7 @@ class ModelRegistry:
 
     # -- writing ----------------------------------------------------------------------------
     def _experiment_id(self, experiment: str) -> str:
-        client = self.client()
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            return client.create_experiment(experiment, artifact_location=f"{self.artifact_root}/{_slug(experiment)}")
-        if found.lifecycle_stage == "deleted":
-            client.restore_experiment(found.experiment_id)
-        return found.experiment_id
+        return mlflow_experiment_id(self.client(), experiment, self.artifact_root)
 
     def register(
         self,
@@ -166,7 +157,7 @@ class ModelRegistry:
         version = None
         try:
             experiment_id = self._experiment_id(experiment or name)
-            run = client.create_run(experiment_id, tags={"quant.registered_model": name}, run_name=f"{_slug(name)}")
+            run = client.create_run(experiment_id, tags={"quant.registered_model": name}, run_name=slugify(name))
             run_id = run.info.run_id
             timestamp = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
             client.log_batch(
