@@ -41,10 +41,9 @@ from quant_lib.portfolio.construction import (
     build_trade_lists,
     candidate_covariance,
     execution_schedules,
-    monthly_turnover,
     portfolio_values,
 )
-from quant_lib.portfolio.book import project_book
+from quant_lib.portfolio.book import project_book, traded_turnover
 from quant_lib.portfolio.construction import CASH_TICKER
 from quant_lib.risk.report import risk_report as compute_risk_report
 from quant_resources.broker import BrokerResource
@@ -222,14 +221,15 @@ def holdings(
     ins={
         "portfolio_targets": _history("portfolio_targets", TURNOVER_HISTORY_DAYS),
         "covariance": AssetIn("covariance"),
-        "holdings": AssetIn("holdings"),
+        "holdings": _history("holdings", TURNOVER_HISTORY_DAYS),
+        "trade_history": _history("trade_list", TURNOVER_HISTORY_DAYS),
         "prices": _history("prices", PRICE_HISTORY_DAYS),
     },
     check_specs=check_specs(
         "risk_report",
         [
             ("var_limit", "Daily parametric VaR(95%) within var_limit of value (warns).", False),
-            ("turnover", "21-day one-way turnover within max_turnover (warns).", False),
+            ("turnover", "21-day one-way traded turnover of the book within max_turnover (warns).", False),
         ],
     ),
     description="Per held name: marginal / component VaR; per date: parametric and historical VaR / CVaR, limits, tail-hedge cost, turnover.",
@@ -240,15 +240,17 @@ def risk_report(
     portfolio_targets: pl.DataFrame,
     covariance: pl.DataFrame,
     holdings: pl.DataFrame,
+    trade_history: pl.DataFrame,
     prices: pl.DataFrame,
 ):
+    """turnover_21d is the book's traded turnover (`traded_turnover`: trade lists over portfolio value)."""
     settings = config.portfolio_config()
     report = compute_risk_report(
         _in_partition(portfolio_targets, context), covariance, prices, get_settings().benchmark_ticker,
-        portfolio_values(holdings, prices), settings.var_limit, settings.var_confidence,
+        portfolio_values(_in_partition(holdings, context), prices), settings.var_limit, settings.var_confidence,
         lookback_days=settings.lookback_days, cov_method=settings.cov_method, max_concentration=settings.max_position,
     )
-    churn = _in_partition(monthly_turnover(portfolio_targets), context)
+    churn = _in_partition(traded_turnover(trade_history, portfolio_values(holdings, prices)), context)
     report = report.join(churn, on="date", how="left")
     latest = report.filter(pl.col("date") == report["date"].max()).row(0, named=True) if report.height else {}
     yield Output(

@@ -116,3 +116,15 @@ def reconcile(broker_positions: dict[str, float], holdings: pl.DataFrame, tolera
     tickers = sorted(set(book) | {t for t, q in broker_positions.items() if abs(q) > tolerance})
     return [f"{t}: broker {broker_positions.get(t, 0.0):g}, holdings {book.get(t, 0.0):g}" for t in tickers
             if abs(broker_positions.get(t, 0.0) - book.get(t, 0.0)) > tolerance]
+
+
+def traded_turnover(trade_lists: pl.DataFrame, values: pl.DataFrame, window: int = 21) -> pl.DataFrame:
+    """date, turnover_21d: the sum over the last `window` dates of the book's one-way traded
+    turnover 0.5 x sum |trade value| / portfolio value (dates of `values`; no trades: 0)."""
+    traded = trade_lists.group_by("date").agg(pl.col("value").sum().alias("_traded"))
+    return (
+        values.select("date", "portfolio_value").sort("date")
+        .join(traded, on="date", how="left")
+        .select("date", (0.5 * pl.col("_traded").fill_null(0.0) / pl.col("portfolio_value"))
+                .rolling_sum(window_size=window, min_samples=1).alias("turnover_21d"))
+    )
