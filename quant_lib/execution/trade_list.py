@@ -65,6 +65,7 @@ def build_trade_list(
     max_position: float | None = None,
     max_gross_exposure: float = 1.0,
     rebalance_band: float = 0.0,
+    rebalance_rate: float = 1.0,
 ) -> pl.DataFrame:
     """Orders that move `holdings` to `targets`, in whole shares.
 
@@ -80,7 +81,9 @@ def build_trade_list(
     max_gross_exposure * portfolio_value: with the default 1.0, cash (including sale proceeds) is never
     exceeded. No-trade band: a rebalance of a name both held and targeted whose value is below
     `rebalance_band` x portfolio_value is skipped (new positions and exits always trade), which
-    keeps daily re-optimisation noise out of the book. reason: "Exit" (target 0), "Capped at max position" (raw_weight > final_weight),
+    keeps daily re-optimisation noise out of the book. Partial adjustment: each trade moves
+    `rebalance_rate` of the way to the target, ceil(rate x |target - current|) shares (at least
+    one, so exits complete), the turnover-penalised trade rule of Garleanu-Pedersen (2013). reason: "Exit" (target 0), "Capped at max position" (raw_weight > final_weight),
     "New position" (nothing held), else "Rebalance".
     Output: `TRADE_LIST_SCHEMA` columns, sells first, then by value descending.
     """
@@ -88,6 +91,8 @@ def build_trade_list(
         raise ValueError(f"portfolio_value must be positive, got {portfolio_value}")
     if min_trade_value < 0:
         raise ValueError(f"min_trade_value must be non-negative, got {min_trade_value}")
+    if not 0 < rebalance_rate <= 1:
+        raise ValueError(f"rebalance_rate must be in (0, 1], got {rebalance_rate}")
     if not 0 <= rebalance_band < 1:
         raise ValueError(f"rebalance_band must be in [0, 1), got {rebalance_band}")
     _require(targets, "targets", ("ticker", "weight"))
@@ -137,7 +142,8 @@ def build_trade_list(
         .cast(pl.Int64)
         .alias("target_shares")
     )
-    trade = pl.col("target_shares") - pl.col("current_shares")
+    gap = pl.col("target_shares") - pl.col("current_shares")
+    trade = gap.sign() * (gap.abs().cast(pl.Float64) * rebalance_rate - 1e-9).ceil().cast(pl.Int64)
     is_exit = (pl.col("target_shares") == 0) & (pl.col("current_shares") > 0)
     held_value = frame.select((pl.col("current_shares") * pl.col("price")).sum()).item()
     in_band = (
