@@ -119,7 +119,7 @@ class PortfolioConfig:
     var_confidence: float = 0.95
     max_turnover: float = 0.50
     rebalance_band: float = 0.02
-    rebalance_rate: float = 1.0
+    rebalance_rate: float = 0.5
 
     def __post_init__(self) -> None:
         problems = []
