@@ -84,6 +84,7 @@ class PortfolioRunConfig(Config):
     var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
     max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
     rebalance_rate: float = Field(_DEFAULTS.rebalance_rate, description="Fraction of each gap to target traded per day (1: all of it).")
+    hold_rank: int | None = Field(_DEFAULTS.hold_rank, description="Keep a held name dropped from the targets while it ranks within this many (null: off).")
     rebalance_band: float = Field(_DEFAULTS.rebalance_band, description="No-trade band: skip rebalances of held names worth less than this fraction of portfolio value.")
     use_meta_confidence: bool = Field(True, description="Scale each weight by meta_confidence's bet size in [0, 1] (on dates it scored: once a champion exists); the rest stays in cash.")
 
