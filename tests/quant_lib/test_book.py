@@ -72,3 +72,14 @@ def test_reconcile_names_tickers_and_quantities():
     assert reconcile({"AAA": 12.0, "ZZZ": 3.0}, holdings) == [
         "AAA: broker 12, holdings 10", "BBB: broker 0, holdings 20", "ZZZ: broker 3, holdings 0",
     ]
+
+
+def test_exit_buffer_keeps_a_dropped_name_that_still_ranks_high():
+    prices = pl.DataFrame({"ticker": TICKERS, "price": [100.0, 50.0, 20.0]})
+    held = pl.DataFrame({"ticker": ["CCC"], "shares": [500]})
+    targets = pl.DataFrame({"ticker": ["AAA"], "weight": [0.1]})
+    scores = pl.DataFrame({"ticker": TICKERS, "score": [3.0, 2.0, 1.0]})
+    kept = build_trade_list(targets, held, prices, 100_000.0, scores=scores, hold_rank=3)
+    assert kept["ticker"].to_list() == ["AAA"], "CCC ranks 3rd: kept"
+    sold = build_trade_list(targets, held, prices, 100_000.0, scores=scores, hold_rank=2)
+    assert sold.filter(pl.col("ticker") == "CCC").select("side", "shares", "reason").row(0) == ("SELL", 500, "Exit")
