@@ -204,13 +204,14 @@ def holdings(
     universe: pl.DataFrame,
     broker: BrokerResource,
 ):
-    """Starts from the paper broker's book after the session before the range (`broker`), then
-    walks the range day by day (`project_book`): the same trade lists `trade_list` builds, filled
-    by the paper model, so day D+1 starts from day D's fills; `orders` reconciles before sending."""
+    """Starts from the broker's book before the range (paper: its saved day; alpaca: the account
+    now), then walks the range day by day (`project_book`): the same trade lists `trade_list`
+    builds, filled by the paper model, so day D+1 starts from day D's fills; `orders` reconciles
+    before sending."""
     first, last = partition_dates(context)
     settings = config.portfolio_config()
     book, _ = project_book(
-        broker.paper_book_before(first, settings.initial_cash), trading_days(first, last),
+        broker.book_before(first, settings.initial_cash), trading_days(first, last),
         portfolio_targets, prices, rankings, universe, settings,
     )
     cash = book.filter(pl.col("ticker") == CASH_TICKER)

@@ -56,6 +56,17 @@ class BrokerResource(ConfigurableResource):
             executor.load_state({**state, "orders": {}})
         return executor
 
+    def book_before(self, day: date, initial_cash: float) -> PaperExecutor:
+        """The book `holdings` starts from: the paper book before `day`, or on Alpaca the
+        account's cash and positions now (a `PaperExecutor` holding them)."""
+        if self.kind == "paper":
+            return self.paper_book_before(day, initial_cash)
+        live = self.live_executor().get_portfolio_state()
+        executor = PaperExecutor(max(live["cash"], 1e-9), self.slippage_bps, self.commission_bps, allow_short=False)
+        executor.load_state({"cash": live["cash"], "positions": {
+            s: [p["qty"], p["avg_price"], p["current_price"]] for s, p in live["positions"].items()}})
+        return executor
+
     def recorded_orders(self, day: date) -> dict[str, dict[str, Any]]:
         path = self._day_file(day)
         return json.loads(path.read_text()).get("orders", {}) if path.exists() else {}
