@@ -9,8 +9,9 @@ them all alike. `portfolio_targets` re-estimates the covariance itself on dates 
 `covariance` does not cover its candidates (a different top_n or lookback), so mismatched copies
 cannot give wrong weights.
 
-`holdings` is the all-cash book (`initial_cash`) on every day for now: the execution issue feeds
-it from broker fills, and the trade list then trades from the real positions.
+`holdings` is the previous day's book plus its fills (`quant_lib.portfolio.book`), starting from
+`initial_cash`; the trade list trades only the difference, and `orders` / `fills`
+(`quant_assets.trading`) send it through the `broker` resource.
 """
 
 from datetime import timedelta
@@ -39,12 +40,13 @@ from quant_lib.portfolio.construction import (
     build_targets,
     build_trade_lists,
     candidate_covariance,
-    cash_holdings,
     execution_schedules,
-    monthly_turnover,
     portfolio_values,
 )
+from quant_lib.portfolio.book import project_book, traded_turnover
+from quant_lib.portfolio.construction import CASH_TICKER
 from quant_lib.risk.report import risk_report as compute_risk_report
+from quant_resources.broker import BrokerResource
 from quant_resources.settings import get_settings
 from quant_resources.warehouse import Warehouse, WarehouseResource
 
@@ -81,6 +83,9 @@ class PortfolioRunConfig(Config):
     var_limit: float = Field(_DEFAULTS.var_limit, description="Daily parametric VaR limit, fraction of value (warns).")
     var_confidence: float = Field(_DEFAULTS.var_confidence, description="VaR confidence level.")
     max_turnover: float = Field(_DEFAULTS.max_turnover, description="21-day one-way turnover limit (warns).")
+    rebalance_rate: float = Field(_DEFAULTS.rebalance_rate, description="Fraction of each gap to target traded per day (1: all of it).")
+    hold_rank: int | None = Field(_DEFAULTS.hold_rank, description="Keep a held name dropped from the targets while it ranks within this many (null: off).")
+    rebalance_band: float = Field(_DEFAULTS.rebalance_band, description="No-trade band: skip rebalances of held names worth less than this fraction of portfolio value.")
     use_meta_confidence: bool = Field(True, description="Scale each weight by meta_confidence's bet size in [0, 1] (on dates it scored: once a champion exists); the rest stays in cash.")
 
     def portfolio_config(self) -> PortfolioConfig:
@@ -180,11 +185,38 @@ def _meta_sized(context, config: PortfolioRunConfig, targets: pl.DataFrame, ware
     return sized, dropped
 
 
-@asset(**PORTFOLIO, description="The book before today's trades: all cash (initial_cash) until fills feed it.")
-def holdings(context: AssetExecutionContext, config: PortfolioRunConfig):
+@asset(
+    **PORTFOLIO,
+    ins={
+        "portfolio_targets": AssetIn("portfolio_targets"),
+        "prices": AssetIn("prices"),
+        "rankings": AssetIn("rankings"),
+        "universe": AssetIn("universe"),
+    },
+    description="The book before each day's trades: the previous day's holdings plus its fills (cash included).",
+)
+def holdings(
+    context: AssetExecutionContext,
+    config: PortfolioRunConfig,
+    portfolio_targets: pl.DataFrame,
+    prices: pl.DataFrame,
+    rankings: pl.DataFrame,
+    universe: pl.DataFrame,
+    broker: BrokerResource,
+):
+    """Starts from the broker's book before the range (paper: its saved day; alpaca: the account
+    now), then walks the range day by day (`project_book`): the same trade lists `trade_list`
+    builds, filled by the paper model, so day D+1 starts from day D's fills; `orders` reconciles
+    before sending."""
     first, last = partition_dates(context)
-    book = cash_holdings(trading_days(first, last), config.portfolio_config().initial_cash)
-    return Output(book, metadata={"days": book.height, "cash": config.initial_cash})
+    settings = config.portfolio_config()
+    book, _ = project_book(
+        broker.book_before(first, settings.initial_cash), trading_days(first, last),
+        portfolio_targets, prices, rankings, universe, settings,
+    )
+    cash = book.filter(pl.col("ticker") == CASH_TICKER)
+    return Output(book, metadata={"days": cash.height, "positions": book.height - cash.height,
+                                  "latest_cash": float(cash["shares"][-1]) if cash.height else 0.0})
 
 
 @asset(
@@ -192,14 +224,15 @@ def holdings(context: AssetExecutionContext, config: PortfolioRunConfig):
     ins={
         "portfolio_targets": _history("portfolio_targets", TURNOVER_HISTORY_DAYS),
         "covariance": AssetIn("covariance"),
-        "holdings": AssetIn("holdings"),
+        "holdings": _history("holdings", TURNOVER_HISTORY_DAYS),
+        "trade_history": _history("trade_list", TURNOVER_HISTORY_DAYS),
         "prices": _history("prices", PRICE_HISTORY_DAYS),
     },
     check_specs=check_specs(
         "risk_report",
         [
             ("var_limit", "Daily parametric VaR(95%) within var_limit of value (warns).", False),
-            ("turnover", "21-day one-way turnover within max_turnover (warns).", False),
+            ("turnover", "21-day one-way traded turnover of the book within max_turnover (warns).", False),
         ],
     ),
     description="Per held name: marginal / component VaR; per date: parametric and historical VaR / CVaR, limits, tail-hedge cost, turnover.",
@@ -210,15 +243,17 @@ def risk_report(
     portfolio_targets: pl.DataFrame,
     covariance: pl.DataFrame,
     holdings: pl.DataFrame,
+    trade_history: pl.DataFrame,
     prices: pl.DataFrame,
 ):
+    """turnover_21d is the book's traded turnover (`traded_turnover`: trade lists over portfolio value)."""
     settings = config.portfolio_config()
     report = compute_risk_report(
         _in_partition(portfolio_targets, context), covariance, prices, get_settings().benchmark_ticker,
-        portfolio_values(holdings, prices), settings.var_limit, settings.var_confidence,
+        portfolio_values(_in_partition(holdings, context), prices), settings.var_limit, settings.var_confidence,
         lookback_days=settings.lookback_days, cov_method=settings.cov_method, max_concentration=settings.max_position,
     )
-    churn = _in_partition(monthly_turnover(portfolio_targets), context)
+    churn = _in_partition(traded_turnover(trade_history, portfolio_values(holdings, prices)), context)
     report = report.join(churn, on="date", how="left")
     latest = report.filter(pl.col("date") == report["date"].max()).row(0, named=True) if report.height else {}
     yield Output(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from quant_assets.research import ReportsResource
+from quant_resources.broker import broker_from_settings
 from quant_resources.compute import ComputeBackend
 from quant_resources.experiments import ExperimentStoreResource
 from quant_resources.market_data import MarketDataResource
@@ -39,4 +40,5 @@ def build_resources(settings: PlatformSettings | None = None) -> dict:
             serving_dir=str(settings.serving_path), grace_seconds=settings.snapshot_grace_seconds
         ),
         "model_store": ModelStoreResource(root_dir=str(settings.models_dir)),
+        "broker": broker_from_settings(settings),
     }

@@ -25,6 +25,7 @@ from quant_resources.warehouse import WAREHOUSE_POOL, Warehouse, WarehouseResour
 DAILY_INPUTS = [
     "universe", "fundamentals", "factor_values", "factor_scores", "regime", "rankings",
     "portfolio_targets", "risk_report", "holdings", "trade_list", "execution_schedule", "meta_confidence",
+    "orders", "fills",
     "model_predictions", "ensemble_weights",
 ]
 WEEKLY_INPUTS = ["backtests", "walk_forward", "ga_search", "meta_model", "meta_champion"]

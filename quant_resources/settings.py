@@ -98,6 +98,9 @@ class PlatformSettings(BaseSettings):
     retrain_interval: int = Field(20, ge=1, description="Retrain sensor: trading days since the last training that trigger a retrain.")
     retrain_sharpe_threshold: float = Field(0.0, description="Retrain sensor: a model's rolling out-of-sample Sharpe below this triggers a retrain.")
     retrain_cp_score_threshold: float = Field(0.8, ge=0, le=1, description="Retrain sensor: a BOCPD cp_score above this (any ML symbol) triggers a retrain.")
+    broker: Literal["paper", "alpaca"] = Field("paper", description="Broker of the daily `orders` asset: paper (state under warehouse/state/paper_broker) or alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY).")
+    paper_slippage_bps: float = Field(2.0, ge=0, description="Paper broker slippage per fill, basis points.")
+    paper_commission_bps: float = Field(1.0, ge=0, description="Paper broker commission per fill, basis points.")
     retrain_min_samples: int = Field(10, ge=1, description="Retrain sensor: trading days since the last training before any trigger may fire.")
 
     @field_validator("yfinance_tickers", mode="before")

@@ -73,6 +73,8 @@ SERVING_TABLES: dict[str, TableSpec] = {
     "risk_report": TableSpec("latest"),
     "holdings": TableSpec("latest"),
     "trade_list": TableSpec("latest"),
+    "orders": TableSpec("latest"),
+    "fills": TableSpec("latest"),
     "execution_schedule": TableSpec("latest"),
     "backtests": TableSpec("all", "week"),
     "walk_forward": TableSpec("latest", "week"),

@@ -45,6 +45,7 @@ def warehouse_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def sim_resources(warehouse_path: Path) -> dict:
     """Resources for a 20-ticker simulated market writing into a temporary warehouse."""
+    from quant_resources.broker import BrokerResource
     from quant_resources.market_data import MarketDataResource
     from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
 
@@ -57,6 +58,7 @@ def sim_resources(warehouse_path: Path) -> dict:
             provider="simulated", sim_n_tickers=20, sim_seed=7, simulated_today=SIM_TODAY.isoformat(),
             cache_dir=str(warehouse_path.parent / "cache"),
         ),
+        "broker": BrokerResource(state_dir=str(warehouse_path.parent / "state")),
     }
 
 

@@ -64,6 +64,9 @@ def build_trade_list(
     universe: pl.DataFrame | None = None,
     max_position: float | None = None,
     max_gross_exposure: float = 1.0,
+    rebalance_band: float = 0.0,
+    rebalance_rate: float = 1.0,
+    hold_rank: int | None = None,
 ) -> pl.DataFrame:
     """Orders that move `holdings` to `targets`, in whole shares.
 
@@ -77,7 +80,13 @@ def build_trade_list(
     `targets` are sold entirely. Trades worth less than `min_trade_value` are dropped, except exits.
     Buys are then scaled down (and floored) so that the positions after trading are worth at most
     max_gross_exposure * portfolio_value: with the default 1.0, cash (including sale proceeds) is never
-    exceeded. reason: "Exit" (target 0), "Capped at max position" (raw_weight > final_weight),
+    exceeded. No-trade band: a rebalance of a name both held and targeted whose value is below
+    `rebalance_band` x portfolio_value (the gap to target) is skipped (new positions and exits always trade), which
+    keeps daily re-optimisation noise out of the book. Partial adjustment: each trade moves
+    `rebalance_rate` of the way to the target, ceil(rate x |target - current|) shares (at least
+    one, so exits complete), the turnover-penalised trade rule of Garleanu-Pedersen (2013). Exit
+    buffer: a held name missing from `targets` whose score still ranks within the best `hold_rank`
+    of `scores` is kept as it is (rank hysteresis; needs `scores`). reason: "Exit" (target 0), "Capped at max position" (raw_weight > final_weight),
     "New position" (nothing held), else "Rebalance".
     Output: `TRADE_LIST_SCHEMA` columns, sells first, then by value descending.
     """
@@ -85,6 +94,10 @@ def build_trade_list(
         raise ValueError(f"portfolio_value must be positive, got {portfolio_value}")
     if min_trade_value < 0:
         raise ValueError(f"min_trade_value must be non-negative, got {min_trade_value}")
+    if not 0 < rebalance_rate <= 1:
+        raise ValueError(f"rebalance_rate must be in (0, 1], got {rebalance_rate}")
+    if not 0 <= rebalance_band < 1:
+        raise ValueError(f"rebalance_band must be in [0, 1), got {rebalance_band}")
     _require(targets, "targets", ("ticker", "weight"))
     _require(holdings, "holdings", ("ticker", "shares"))
     _require(prices, "prices", ("ticker", "price"))
@@ -132,12 +145,24 @@ def build_trade_list(
         .cast(pl.Int64)
         .alias("target_shares")
     )
-    trade = pl.col("target_shares") - pl.col("current_shares")
+    if hold_rank is not None and scores is not None:
+        ranks = scores.select("ticker", pl.col("score").cast(pl.Float64).fill_nan(None).rank("ordinal", descending=True).alias("_rank"))
+        kept = (pl.col("weight") == 0) & (pl.col("current_shares") > 0) & (pl.col("_rank") <= hold_rank)
+        frame = frame.join(ranks, on="ticker", how="left").with_columns(
+            pl.when(kept.fill_null(False)).then(pl.col("current_shares")).otherwise(pl.col("target_shares")).alias("target_shares")
+        ).drop("_rank")
+    gap = pl.col("target_shares") - pl.col("current_shares")
+    trade = gap.sign() * (gap.abs().cast(pl.Float64) * rebalance_rate - 1e-9).ceil().cast(pl.Int64)
     is_exit = (pl.col("target_shares") == 0) & (pl.col("current_shares") > 0)
     held_value = frame.select((pl.col("current_shares") * pl.col("price")).sum()).item()
+    in_band = (
+        (pl.col("current_shares") > 0) & (pl.col("target_shares") > 0)
+        & (gap.abs() * pl.col("price") < rebalance_band * portfolio_value)
+    )
     frame = frame.with_columns(trade.alias("_trade")).filter(
         (pl.col("_trade") != 0)
         & ((pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit)
+        & ~in_band
     )
     signed_value = pl.col("_trade") * pl.col("price")
     sells = frame.select(pl.when(pl.col("_trade") < 0).then(signed_value).otherwise(0.0).sum()).item()

@@ -96,7 +96,9 @@ class PortfolioConfig:
     optimizer: one of `quant_lib.portfolio.METHODS`.
     Expected returns for kelly / mean_variance follow Grinold's alpha = IC x daily vol x score.
     sector_cap / target_vol None disable the sector caps / vol targeting (leverage 1).
-    var_limit (daily parametric VaR as a fraction of value), var_confidence and max_turnover (sum
+    rebalance_band / rebalance_rate: no-trade band (fraction of portfolio value) and the fraction
+    of the gap to target traded per day; hold_rank: held names dropped from the targets are kept
+    while their score ranks within the best hold_rank (None: off) (`build_trade_list`). var_limit (daily parametric VaR as a fraction of value), var_confidence and max_turnover (sum
     of one-way turnover over 21 trading days) are the risk report's warning thresholds.
     """
 
@@ -117,6 +119,9 @@ class PortfolioConfig:
     var_limit: float = 0.03
     var_confidence: float = 0.95
     max_turnover: float = 0.50
+    rebalance_band: float = 0.02
+    rebalance_rate: float = 1.0
+    hold_rank: int | None = 40
 
     def __post_init__(self) -> None:
         problems = []
@@ -148,6 +153,12 @@ class PortfolioConfig:
             problems.append(f"var_limit must be in (0, 1), got {self.var_limit}")
         if not 0.5 < self.var_confidence < 1:
             problems.append(f"var_confidence must be in (0.5, 1), got {self.var_confidence}")
+        if self.hold_rank is not None and self.hold_rank < 1:
+            problems.append(f"hold_rank must be >= 1 or None, got {self.hold_rank}")
+        if not 0 < self.rebalance_rate <= 1:
+            problems.append(f"rebalance_rate must be in (0, 1], got {self.rebalance_rate}")
+        if not 0 <= self.rebalance_band < 1:
+            problems.append(f"rebalance_band must be in [0, 1), got {self.rebalance_band}")
         if not self.max_turnover > 0:
             problems.append(f"max_turnover must be positive, got {self.max_turnover}")
         if problems:
@@ -608,6 +619,9 @@ def build_trade_lists(
             min_trade_value=config.min_trade_value,
             universe=by_date["universe"][day].drop("date") if day in by_date["universe"] else None,
             max_position=config.max_position,
+            rebalance_band=config.rebalance_band,
+            rebalance_rate=config.rebalance_rate,
+            hold_rank=config.hold_rank,
         )
         lists.append(trades.with_columns(pl.lit(day, dtype=pl.Date).alias("date")).select(list(schema)))
     return pl.concat(lists) if lists else pl.DataFrame(schema=schema)

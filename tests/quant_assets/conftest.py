@@ -45,6 +45,7 @@ def daily_assets() -> tuple[list[AssetsDefinition], list[AssetsDefinition]]:
 
 @pytest.fixture(scope="session")
 def daily_graph(tmp_path_factory) -> DailyGraph:
+    from quant_resources.broker import BrokerResource
     from quant_resources.market_data import MarketDataResource
     from quant_resources.warehouse import WarehouseIOManager, WarehouseResource
 
@@ -59,6 +60,7 @@ def daily_graph(tmp_path_factory) -> DailyGraph:
             provider="simulated", sim_n_tickers=20, sim_seed=7, simulated_today=SIM_TODAY.isoformat(),
             cache_dir=str(base / "cache"),
         ),
+        "broker": BrokerResource(state_dir=str(base / "warehouse" / "state")),
     }
     market_assets, outputs = daily_assets()
     with ephemeral_instance() as instance:

@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 from dagster import materialize
 
-from quant_assets import alpha, market, portfolio
+from quant_assets import alpha, market, portfolio, trading
 from quant_assets.reporting import RANGE_END_TAG, RANGE_START_TAG
 from quant_resources.warehouse import Warehouse
 
@@ -16,7 +16,7 @@ MARKET = [market.universe, market.prices, market.fundamentals]
 ALPHA = [alpha.factor_values, alpha.factor_scores, alpha.regime, alpha.rankings]
 PORTFOLIO = [
     portfolio.covariance, portfolio.portfolio_targets, portfolio.risk_report,
-    portfolio.holdings, portfolio.trade_list, portfolio.execution_schedule,
+    portfolio.holdings, portfolio.trade_list, portfolio.execution_schedule, trading.orders, trading.fills,
 ]
 FIRST, LAST = date(2024, 6, 24), date(2024, 6, 28)
 HISTORY_START = "2023-05-22"
@@ -68,17 +68,23 @@ def test_portfolio_group_after_alpha_in_one_run(sim_resources, instance, warehou
     assert report["hedge_cost_bps"].is_not_null().all() and report["turnover_21d"].is_not_null().all()
 
     holdings = wh.read("holdings")
-    assert holdings.height == 5 and (holdings["ticker"] == "CASH").all()
+    first_day = holdings.filter(pl.col("date") == FIRST)
+    assert first_day.height == 1 and first_day["ticker"][0] == "CASH" and first_day["shares"][0] == 1_000_000.0
+    assert holdings.filter(pl.col("date") == LAST).height > 1, "fills feed the later days' holdings"
 
     trades = wh.read("trade_list")
-    assert set(trades["date"].unique().to_list()) == set(days)
-    assert (trades["side"] == "BUY").all() and (trades["shares"] > 0).all()
-    spent = trades.group_by("date").agg(pl.col("value").sum())
-    assert (spent["value"] <= 1_000_000.0 + 1e-6).all()
-    joined = trades.join(targets, on=["date", "ticker"])
-    assert joined.height == trades.height
+    assert FIRST in set(trades["date"].unique().to_list()) <= set(days)
+    first_trades = trades.filter(pl.col("date") == FIRST)
+    assert (first_trades["side"] == "BUY").all() and (trades["shares"] > 0).all()
+    assert first_trades["value"].sum() <= 1_000_000.0 + 1e-6
+    joined = first_trades.join(targets, on=["date", "ticker"])
+    assert joined.height == first_trades.height
     gap = (joined["value"] - joined["weight"] * 1_000_000.0).abs()
     assert (gap <= joined["price"] + 1e-6).all()
+    assert trades.filter(pl.col("date") > FIRST)["value"].sum() < 0.5 * first_trades["value"].sum(), "later days trade the difference"
+    placed = wh.read("orders")
+    assert placed.height == trades.height and placed["client_order_id"].n_unique() == placed.height
+    assert (placed["status"] == "filled").all() and wh.read("fills").height == trades.height
 
     schedule = wh.read("execution_schedule")
     per_order = schedule.group_by("date", "ticker").agg(pl.col("shares").sum())

@@ -91,7 +91,7 @@ def test_vwap_schedule_reuses_the_execution_library(client):
 
 def test_trades_summary_and_dashboard(client, warehouse):
     trades = _get(client, "/quant/weekly/trades")
-    assert trades["count"] == warehouse.execute("select count(*) from trade_list where date = '2024-06-28'").fetchone()[0]
+    assert trades["count"] == warehouse.execute("select count(*) from trade_list where date = (select max(date) from trade_list)").fetchone()[0] > 0
     summary = _get(client, "/quant/dashboard/summary")
     regime = warehouse.execute("select regime, confidence from regime where date = '2024-06-28'").fetchone()
     assert summary["regime"]["label"] == regime[0]

@@ -220,7 +220,7 @@ def test_trade_lists_from_positions_sell_exits_and_stay_within_cash(market, hrp_
     close = market["prices"].filter(pl.col("date") == day).select("ticker", "close")
     price = dict(close.iter_rows())
     value = 50_000.0 + 1_000 * price[outsider] + 500 * price[insider]
-    trades = build_trade_lists(targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig())
+    trades = build_trade_lists(targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig(hold_rank=None))
     exit_row = trades.filter(pl.col("ticker") == outsider).row(0, named=True)
     assert exit_row["side"] == "SELL" and exit_row["shares"] == 1_000 and exit_row["reason"] == "Exit"
     buys = trades.filter(pl.col("side") == "BUY")["value"].sum()
