@@ -2,7 +2,7 @@
 
 Steps: 43 technical indicators, 10 calendar encodings, 2 cross-sectional excess returns (return
 minus the same bar's mean over the frame's tickers; 0 for a single ticker), BOCPD ``cp_score`` /
-``cp_severity`` on each ticker's log returns; then, decided at ``fit_transform`` and applied
+``cp_severity`` on each ticker's standardized idiosyncratic shocks (``quant_lib.regime.bocpd_input``); then, decided at ``fit_transform`` and applied
 by ``transform``: all-NaN and constant columns dropped, of each pair with |corr| > 0.95 the
 second (in column order) dropped; finally a causal rolling z-score per ticker,
 ``(x - mean_w(x)) / (std_w(x) + epsilon)`` over the last ``zscore_window`` rows (at least
@@ -43,12 +43,16 @@ STATE_VERSION = 1
 
 
 def _bocpd_columns(df: pl.DataFrame, time: str, ticker: str, params: dict[str, Any]) -> pl.DataFrame:
-    """cp_score / cp_severity of each ticker's log_return_1, via the offline panel detector."""
+    """cp_score / cp_severity of each ticker's standardized idiosyncratic shocks
+    (``quant_lib.regime.bocpd_input``: raw returns make the detector alarm at every market regime
+    switch and volatility cluster), via the offline panel detector."""
     from quant_lib.regime.bocpd import detect_change_points
+    from quant_lib.regime.bocpd_input import idiosyncratic_shocks
 
     wide = df.pivot(on=ticker, index=time, values="log_return_1", sort_columns=True).sort(time)
     names = [c for c in wide.columns if c != time]
-    score, severity = detect_change_points(wide.select(names).to_numpy().astype(np.float64), **params)
+    shocks = idiosyncratic_shocks(wide.select(names).to_numpy().astype(np.float64))
+    score, severity = detect_change_points(shocks, **params)
     frames = [
         pl.DataFrame({time: wide[time], ticker: [name] * wide.height, "cp_score": score[:, j], "cp_severity": severity[:, j]})
         for j, name in enumerate(names)
