@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from quant_lib.features._frame import TICKER, prepare_ohlcv
-from quant_lib.features._kernels import ewm_by_group, mean_abs_deviation
+from quant_lib.features._kernels import ewm_by_group, mean_abs_deviation, rolling_by_group
 
 POS_COLUMN = "__pos"
 POS = pl.col(POS_COLUMN)
@@ -58,24 +58,31 @@ def _wilder(x: pl.Expr, n: int) -> pl.Expr:
     return _recursive(x, 1.0 / n, n)
 
 
+def _rolling(x: pl.Expr, n: int, stat: int, ddof: int = 1) -> pl.Expr:
+    return pl.struct(x.alias("x"), POS.alias("p")).map_batches(
+        lambda s: pl.Series(rolling_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(), s.struct.field("p").to_numpy(), n, stat, ddof)),
+        return_dtype=pl.Float64,
+    )
+
+
 def _sma(x: pl.Expr, n: int) -> pl.Expr:
-    return x.rolling_mean(n).over(TICKER)
+    return _rolling(x, n, 0)
 
 
 def _sum(x: pl.Expr, n: int) -> pl.Expr:
-    return x.rolling_sum(n).over(TICKER)
+    return _rolling(x, n, 1)
 
 
 def _std(x: pl.Expr, n: int, ddof: int = 1) -> pl.Expr:
-    return x.rolling_std(n, ddof=ddof).over(TICKER)
+    return _rolling(x, n, 2, ddof)
 
 
 def _hh(n: int) -> pl.Expr:
-    return h.rolling_max(n).over(TICKER)
+    return _rolling(h, n, 3)
 
 
 def _ll(n: int) -> pl.Expr:
-    return l.rolling_min(n).over(TICKER)
+    return _rolling(l, n, 4)
 
 
 def _macd() -> pl.Expr:
