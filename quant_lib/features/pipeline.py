@@ -29,6 +29,7 @@ from quant_lib.features._frame import prepare_ohlcv
 from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, time_feature_exprs
 from quant_lib.features.technical import (
     POS_COLUMN,
+    SHARED_NAMES,
     TECHNICAL_FEATURE_NAMES,
     finite_or_nan,
     technical_feature_exprs,
@@ -70,7 +71,7 @@ def build_raw_features(
     df, time, ticker = prepare_ohlcv(df)
     close = pl.col("close")
     df = with_position(df, ticker).with_columns(technical_feature_exprs())
-    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)
+    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN, *SHARED_NAMES)
     calendar_source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
     df = df.with_columns(calendar_source.alias("__t")).with_columns(time_feature_exprs("__t")).drop("__t")
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
