@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from quant_lib.features._frame import prepare_ohlcv
-from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, time_feature_exprs
+from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, compute_time_features
 from quant_lib.features.technical import (
     POS_COLUMN,
     SHARED_NAMES,
@@ -72,8 +72,7 @@ def build_raw_features(
     close = pl.col("close")
     df = with_position(df, ticker).with_columns(technical_feature_exprs())
     df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN, *SHARED_NAMES)
-    calendar_source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
-    df = df.with_columns(calendar_source.alias("__t")).with_columns(time_feature_exprs("__t")).drop("__t")
+    df = compute_time_features(df)
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
     df = df.with_columns(
         (pl.col("log_return_1") - pl.col("log_return_1").mean().over(time)).alias("excess_return_1"),
