@@ -37,3 +37,40 @@ def mean_abs_deviation(x, n):  # pragma: no cover - compiled
             d += abs(x[t - k] - m)
         out[t] = d / n
     return out
+
+
+@njit(cache=True, nogil=True)
+def rolling_by_group(x, pos, n, stat, ddof):  # pragma: no cover - compiled
+    """Trailing-window statistic over n rows of one ticker (``pos`` >= n - 1), summed directly
+    (no running sum, so a row's value depends only on its own window: bit-identical whatever
+    precedes it). ``stat``: 0 mean, 1 sum, 2 std (``ddof``), 3 max, 4 min. NaN where the window
+    is incomplete or holds a NaN."""
+    out = np.full(x.shape[0], np.nan)
+    for t in range(x.shape[0]):
+        if pos[t] < n - 1:
+            continue
+        total, best, ok = 0.0, x[t], True
+        for k in range(n):
+            value = x[t - k]
+            if not np.isfinite(value):
+                ok = False
+                break
+            total += value
+            if stat == 3:
+                best = max(best, value)
+            elif stat == 4:
+                best = min(best, value)
+        if not ok:
+            continue
+        if stat == 0:
+            out[t] = total / n
+        elif stat == 1:
+            out[t] = total
+        elif stat == 2:
+            mean, squares = total / n, 0.0
+            for k in range(n):
+                squares += (x[t - k] - mean) ** 2
+            out[t] = np.sqrt(squares / (n - ddof))
+        else:
+            out[t] = best
+    return out

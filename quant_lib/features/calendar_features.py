@@ -40,8 +40,10 @@ def time_feature_exprs(time: str) -> list[pl.Expr]:
 
 
 def compute_time_features(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` with the 10 ``TIME_FEATURE_NAMES`` columns added (a ``date`` is cast to midnight)."""
+    """``df`` with the 10 ``TIME_FEATURE_NAMES`` columns added (a ``date`` is cast to midnight);
+    computed once per distinct time and joined back (a panel repeats each time per ticker)."""
     time = time_column(df)
     source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
     tmp = "__calendar_time"
-    return df.with_columns(source.alias(tmp)).with_columns(time_feature_exprs(tmp)).drop(tmp)
+    times = df.select(pl.col(time).unique()).with_columns(source.alias(tmp)).with_columns(time_feature_exprs(tmp)).drop(tmp)
+    return df.join(times, on=time, how="left", maintain_order="left", nulls_equal=True)

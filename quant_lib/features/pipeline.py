@@ -2,7 +2,7 @@
 
 Steps: 43 technical indicators, 10 calendar encodings, 2 cross-sectional excess returns (return
 minus the same bar's mean over the frame's tickers; 0 for a single ticker), BOCPD ``cp_score`` /
-``cp_severity`` on each ticker's log returns; then, decided at ``fit_transform`` and applied
+``cp_severity`` on each ticker's standardized idiosyncratic shocks (``quant_lib.regime.bocpd_input``); then, decided at ``fit_transform`` and applied
 by ``transform``: all-NaN and constant columns dropped, of each pair with |corr| > 0.95 the
 second (in column order) dropped; finally a causal rolling z-score per ticker,
 ``(x - mean_w(x)) / (std_w(x) + epsilon)`` over the last ``zscore_window`` rows (at least
@@ -26,9 +26,10 @@ import numpy as np
 import polars as pl
 
 from quant_lib.features._frame import prepare_ohlcv
-from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, time_feature_exprs
+from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, compute_time_features
 from quant_lib.features.technical import (
     POS_COLUMN,
+    SHARED_NAMES,
     TECHNICAL_FEATURE_NAMES,
     finite_or_nan,
     technical_feature_exprs,
@@ -43,12 +44,16 @@ STATE_VERSION = 1
 
 
 def _bocpd_columns(df: pl.DataFrame, time: str, ticker: str, params: dict[str, Any]) -> pl.DataFrame:
-    """cp_score / cp_severity of each ticker's log_return_1, via the offline panel detector."""
+    """cp_score / cp_severity of each ticker's standardized idiosyncratic shocks
+    (``quant_lib.regime.bocpd_input``: raw returns make the detector alarm at every market regime
+    switch and volatility cluster), via the offline panel detector."""
     from quant_lib.regime.bocpd import detect_change_points
+    from quant_lib.regime.bocpd_input import idiosyncratic_shocks
 
     wide = df.pivot(on=ticker, index=time, values="log_return_1", sort_columns=True).sort(time)
     names = [c for c in wide.columns if c != time]
-    score, severity = detect_change_points(wide.select(names).to_numpy().astype(np.float64), **params)
+    shocks = idiosyncratic_shocks(wide.select(names).to_numpy().astype(np.float64))
+    score, severity = detect_change_points(shocks, **params)
     frames = [
         pl.DataFrame({time: wide[time], ticker: [name] * wide.height, "cp_score": score[:, j], "cp_severity": severity[:, j]})
         for j, name in enumerate(names)
@@ -66,9 +71,8 @@ def build_raw_features(
     df, time, ticker = prepare_ohlcv(df)
     close = pl.col("close")
     df = with_position(df, ticker).with_columns(technical_feature_exprs())
-    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)
-    calendar_source = pl.col(time).cast(pl.Datetime) if df.schema[time] == pl.Date else pl.col(time)
-    df = df.with_columns(calendar_source.alias("__t")).with_columns(time_feature_exprs("__t")).drop("__t")
+    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN, *SHARED_NAMES)
+    df = compute_time_features(df)
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
     df = df.with_columns(
         (pl.col("log_return_1") - pl.col("log_return_1").mean().over(time)).alias("excess_return_1"),

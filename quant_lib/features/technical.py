@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from quant_lib.features._frame import TICKER, prepare_ohlcv
-from quant_lib.features._kernels import ewm_by_group, mean_abs_deviation
+from quant_lib.features._kernels import ewm_by_group, mean_abs_deviation, rolling_by_group
 
 POS_COLUMN = "__pos"
 POS = pl.col(POS_COLUMN)
@@ -58,28 +58,31 @@ def _wilder(x: pl.Expr, n: int) -> pl.Expr:
     return _recursive(x, 1.0 / n, n)
 
 
+def _rolling(x: pl.Expr, n: int, stat: int, ddof: int = 1) -> pl.Expr:
+    return pl.struct(x.alias("x"), POS.alias("p")).map_batches(
+        lambda s: pl.Series(rolling_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(), s.struct.field("p").to_numpy(), n, stat, ddof)),
+        return_dtype=pl.Float64,
+    )
+
+
 def _sma(x: pl.Expr, n: int) -> pl.Expr:
-    return x.rolling_mean(n).over(TICKER)
+    return _rolling(x, n, 0)
 
 
 def _sum(x: pl.Expr, n: int) -> pl.Expr:
-    return x.rolling_sum(n).over(TICKER)
+    return _rolling(x, n, 1)
 
 
 def _std(x: pl.Expr, n: int, ddof: int = 1) -> pl.Expr:
-    return x.rolling_std(n, ddof=ddof).over(TICKER)
+    return _rolling(x, n, 2, ddof)
 
 
 def _hh(n: int) -> pl.Expr:
-    return h.rolling_max(n).over(TICKER)
+    return _rolling(h, n, 3)
 
 
 def _ll(n: int) -> pl.Expr:
-    return l.rolling_min(n).over(TICKER)
-
-
-def _macd() -> pl.Expr:
-    return (_ema(c, 12) - _ema(c, 26)) / c
+    return _rolling(l, n, 4)
 
 
 def _rsi(n: int) -> pl.Expr:
@@ -88,20 +91,16 @@ def _rsi(n: int) -> pl.Expr:
     return 100.0 * gain / (gain + loss)
 
 
-def _stoch_k(n: int) -> pl.Expr:
-    return 100.0 * (c - _ll(n)) / (_hh(n) - _ll(n))
+def _stoch_k() -> pl.Expr:
+    return 100.0 * (c - pl.col("__ll14")) / (pl.col("__hh14") - pl.col("__ll14"))
 
 
-def _di(sign: int, n: int) -> pl.Expr:
-    up, down = h - _lag(h, 1), _lag(l, 1) - l
-    move = up if sign > 0 else down
-    other = down if sign > 0 else up
-    dm = pl.when((move > other) & (move > 0)).then(move).otherwise(0.0)
-    return 100.0 * _wilder(dm, n) / _wilder(tr, n)
+def _di(sign: int) -> pl.Expr:
+    return 100.0 * pl.col("__pdm14" if sign > 0 else "__mdm14") / pl.col("__atr14")
 
 
 def _adx(n: int) -> pl.Expr:
-    plus, minus = _di(1, n), _di(-1, n)
+    plus, minus = _di(1), _di(-1)
     return _wilder(100.0 * (plus - minus).abs() / (plus + minus), n)
 
 
@@ -111,8 +110,8 @@ def _cci(n: int) -> pl.Expr:
     return (tp - mean) / (0.015 * _window(deviation, n))
 
 
-def _bollinger(n: int, k: float = 2.0) -> tuple[pl.Expr, pl.Expr]:
-    mid, sd = _sma(c, n), _std(c, n, ddof=0)
+def _bollinger(k: float = 2.0) -> tuple[pl.Expr, pl.Expr]:
+    mid, sd = pl.col("__sma20"), pl.col("__sd20")
     return (c - (mid - k * sd)) / (2 * k * sd), 2 * k * sd / mid
 
 
@@ -152,6 +151,29 @@ def _volume_z(n: int) -> pl.Expr:
     return (v - _sma(v, n)) / _std(v, n)
 
 
+def _dm(sign: int) -> pl.Expr:
+    up, down = h - _lag(h, 1), _lag(l, 1) - l
+    move, other = (up, down) if sign > 0 else (down, up)
+    return pl.when((move > other) & (move > 0)).then(move).otherwise(0.0)
+
+
+# Intermediate columns several features share, computed once per stage (polars does not merge
+# repeated Python UDFs): stage 2 may use stage 1's columns.
+SHARED_STAGES: tuple[dict[str, Callable[[], pl.Expr]], ...] = (
+    {
+        "__ema12": lambda: _ema(c, 12), "__ema26": lambda: _ema(c, 26), "__atr14": lambda: _wilder(tr, 14),
+        "__pdm14": lambda: _wilder(_dm(1), 14), "__mdm14": lambda: _wilder(_dm(-1), 14),
+        "__hh14": lambda: _hh(14), "__ll14": lambda: _ll(14), "__hh20": lambda: _hh(20), "__ll20": lambda: _ll(20),
+        "__sma20": lambda: _sma(c, 20), "__sd20": lambda: _std(c, 20, ddof=0),
+        "__rv5": lambda: _realized_vol(5), "__rv20": lambda: _realized_vol(20),
+    },
+    {"__macd": lambda: (pl.col("__ema12") - pl.col("__ema26")) / c},
+    {"__macd_signal": lambda: _ema(pl.col("__macd"), 9)},
+)
+SHARED_NAMES: tuple[str, ...] = tuple(name for stage in SHARED_STAGES for name in stage)
+S = pl.col
+
+
 TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
     "log_return_1": (lambda: r, "ln(c / c[-1])"),
     "log_return_5": (lambda: (c / _lag(c, 5)).log(), "ln(c / c[-5])"),
@@ -161,28 +183,28 @@ TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
     "sma_10_dist": (lambda: c / _sma(c, 10) - 1.0, "c / SMA_10(c) - 1"),
     "sma_20_dist": (lambda: c / _sma(c, 20) - 1.0, "c / SMA_20(c) - 1"),
     "sma_50_dist": (lambda: c / _sma(c, 50) - 1.0, "c / SMA_50(c) - 1"),
-    "ema_12_dist": (lambda: c / _ema(c, 12) - 1.0, "c / EMA_12(c) - 1"),
-    "ema_26_dist": (lambda: c / _ema(c, 26) - 1.0, "c / EMA_26(c) - 1"),
-    "macd": (_macd, "(EMA_12(c) - EMA_26(c)) / c"),
-    "macd_signal": (lambda: _ema(_macd(), 9), "EMA_9(macd)"),
-    "macd_hist": (lambda: _macd() - _ema(_macd(), 9), "macd - macd_signal"),
+    "ema_12_dist": (lambda: c / S("__ema12") - 1.0, "c / EMA_12(c) - 1"),
+    "ema_26_dist": (lambda: c / S("__ema26") - 1.0, "c / EMA_26(c) - 1"),
+    "macd": (lambda: S("__macd"), "(EMA_12(c) - EMA_26(c)) / c"),
+    "macd_signal": (lambda: S("__macd_signal"), "EMA_9(macd)"),
+    "macd_hist": (lambda: S("__macd") - S("__macd_signal"), "macd - macd_signal"),
     "rsi_14": (lambda: _rsi(14), "100 W14(gain) / (W14(gain) + W14(loss)), W = Wilder average"),
     "rsi_7": (lambda: _rsi(7), "RSI over 7 bars"),
-    "stoch_k_14": (lambda: _stoch_k(14), "100 (c - LL_14) / (HH_14 - LL_14)  (fast %K)"),
-    "stoch_d_3": (lambda: _sma(_stoch_k(14), 3), "SMA_3(stoch_k_14)  (fast %D)"),
-    "williams_r_14": (lambda: -100.0 * (_hh(14) - c) / (_hh(14) - _ll(14)), "-100 (HH_14 - c) / (HH_14 - LL_14)"),
+    "stoch_k_14": (lambda: _stoch_k(), "100 (c - LL_14) / (HH_14 - LL_14)  (fast %K)"),
+    "stoch_d_3": (lambda: _sma(_stoch_k(), 3), "SMA_3(stoch_k_14)  (fast %D)"),
+    "williams_r_14": (lambda: -100.0 * (S("__hh14") - c) / (S("__hh14") - S("__ll14")), "-100 (HH_14 - c) / (HH_14 - LL_14)"),
     "cci_20": (lambda: _cci(20), "(TP - SMA_20(TP)) / (0.015 mean|TP_i - SMA_20(TP)|)"),
-    "plus_di_14": (lambda: _di(1, 14), "100 W14(+DM) / W14(TR)"),
-    "minus_di_14": (lambda: _di(-1, 14), "100 W14(-DM) / W14(TR)"),
+    "plus_di_14": (lambda: _di(1), "100 W14(+DM) / W14(TR)"),
+    "minus_di_14": (lambda: _di(-1), "100 W14(-DM) / W14(TR)"),
     "adx_14": (lambda: _adx(14), "W14(100 |+DI - -DI| / (+DI + -DI))"),
-    "atr_14": (lambda: _wilder(tr, 14), "W14(TR)  (price units)"),
-    "natr_14": (lambda: 100.0 * _wilder(tr, 14) / c, "100 ATR_14 / c"),
-    "bb_position_20": (lambda: _bollinger(20)[0], "(c - (SMA_20 - 2 sd_20)) / (4 sd_20), sd with ddof=0"),
-    "bb_width_20": (lambda: _bollinger(20)[1], "4 sd_20 / SMA_20"),
+    "atr_14": (lambda: S("__atr14"), "W14(TR)  (price units)"),
+    "natr_14": (lambda: 100.0 * S("__atr14") / c, "100 ATR_14 / c"),
+    "bb_position_20": (lambda: _bollinger()[0], "(c - (SMA_20 - 2 sd_20)) / (4 sd_20), sd with ddof=0"),
+    "bb_width_20": (lambda: _bollinger()[1], "4 sd_20 / SMA_20"),
     "keltner_position_20": (_keltner_position, "(c - (EMA_20 - 2 ATR_10)) / (4 ATR_10)"),
-    "realized_vol_5": (lambda: _realized_vol(5), "std_5(r)"),
-    "realized_vol_20": (lambda: _realized_vol(20), "std_20(r)"),
-    "vol_ratio_5_20": (lambda: _realized_vol(5) / _realized_vol(20), "std_5(r) / std_20(r)"),
+    "realized_vol_5": (lambda: S("__rv5"), "std_5(r)"),
+    "realized_vol_20": (lambda: S("__rv20"), "std_20(r)"),
+    "vol_ratio_5_20": (lambda: S("__rv5") / S("__rv20"), "std_5(r) / std_20(r)"),
     "parkinson_vol_20": (lambda: _parkinson(20), "sqrt(mean_20(ln(h/l)^2) / (4 ln 2))  (Parkinson 1980)"),
     "garman_klass_vol_20": (lambda: _garman_klass(20), "sqrt(mean_20(0.5 ln(h/l)^2 - (2 ln 2 - 1) ln(c/o)^2))"),
     "volume_zscore_20": (lambda: _volume_z(20), "(v - mean_20(v)) / std_20(v)"),
@@ -194,21 +216,26 @@ TECHNICAL_FEATURES: dict[str, tuple[Callable[[], pl.Expr], str]] = {
     "high_low_range": (lambda: (h / l).log(), "ln(h / l)"),
     "close_location": (lambda: (c - l) / (h - l), "(c - l) / (h - l)"),
     "gap": (lambda: (o / _lag(c, 1)).log(), "ln(o / c[-1])"),
-    "dist_high_20": (lambda: c / _hh(20) - 1.0, "c / HH_20 - 1"),
-    "dist_low_20": (lambda: c / _ll(20) - 1.0, "c / LL_20 - 1"),
+    "dist_high_20": (lambda: c / S("__hh20") - 1.0, "c / HH_20 - 1"),
+    "dist_low_20": (lambda: c / S("__ll20") - 1.0, "c / LL_20 - 1"),
 }
 TECHNICAL_FEATURE_NAMES: tuple[str, ...] = tuple(TECHNICAL_FEATURES)
 
 
 def technical_feature_exprs() -> list[pl.Expr]:
     """One expression per feature over a frame sorted by (ticker, time) with the ``POS_COLUMN``
-    (``with_position``); then ``finite_or_nan`` (Inf from a zero range, nulls -> NaN)."""
+    and the ``SHARED_NAMES`` columns (``with_position``); then ``finite_or_nan`` (Inf from a zero
+    range, nulls -> NaN) and drop ``POS_COLUMN`` and ``SHARED_NAMES``."""
     return [build().cast(pl.Float64).alias(name) for name, (build, _) in TECHNICAL_FEATURES.items()]
 
 
 def with_position(df: pl.DataFrame, ticker: str) -> pl.DataFrame:
-    """Add ``POS_COLUMN``: the row's index within its ticker (0 at each ticker's first row)."""
-    return df.with_columns(pl.int_range(pl.len()).over(ticker).alias(POS_COLUMN))
+    """Add ``POS_COLUMN`` (the row's index within its ticker, 0 at each ticker's first row) and the
+    intermediate ``SHARED_NAMES`` columns the feature expressions read."""
+    df = df.with_columns(pl.int_range(pl.len()).over(ticker).alias(POS_COLUMN))
+    for stage in SHARED_STAGES:
+        df = df.with_columns(build().alias(name) for name, build in stage.items())
+    return df
 
 
 def finite_or_nan(names: list[str] | tuple[str, ...]) -> list[pl.Expr]:
@@ -220,4 +247,4 @@ def compute_technical_features(df: pl.DataFrame) -> pl.DataFrame:
     with the ``TECHNICAL_FEATURE_NAMES`` columns added (Float64; NaN during warm-up)."""
     df, _, ticker = prepare_ohlcv(df)
     out = with_position(df, ticker).with_columns(technical_feature_exprs())
-    return out.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN)
+    return out.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN, *SHARED_NAMES)

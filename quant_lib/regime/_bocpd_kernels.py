@@ -17,24 +17,21 @@ def bocpd_step(
     ``n``: run lengths currently in support (<= capacity = len(log_r)); ``const[r]`` =
     lgamma(alpha_r + 1/2) - lgamma(alpha_r) - log(2 pi alpha_r) / 2 (alpha_r = alpha0 + r / 2);
     ``prior`` = (mu0, kappa0, alpha0, beta0). Returns (new n, cp_score, severity) with cp_score =
-    P(r_t <= max(short_run, MAP(r_{t-1}) + 1 - short_run)).
+    P(r_t <= short_run).
 
     One exp per run length: with e_r = exp(log joint_r - peak) and E = sum e_r, the new posterior
     is P(r_t = 0) = H and P(r_t = r + 1) = (1 - H) e_r / E (renormalized when the longest run is
     dropped at capacity).
     """
     capacity = log_r.shape[0]
-    previous_map = 0
     peak = -np.inf
     for r in range(n):
-        if log_r[r] > log_r[previous_map]:
-            previous_map = r
         s2 = beta[r] * (kappa[r] + 1.0) / (alpha[r] * kappa[r])
         d = x - mu[r]
         log_pred[r] = log_r[r] + const[r] - 0.5 * math.log(s2) - (alpha[r] + 0.5) * math.log1p(d * d / (2.0 * alpha[r] * s2))
         if log_pred[r] > peak:
             peak = log_pred[r]
-    horizon = max(short_run, previous_map + 1 - short_run)
+    horizon = short_run
     evidence = 0.0
     for r in range(n):  # log_r is free now: it holds e_r until the shift below overwrites it
         log_r[r] = math.exp(log_pred[r] - peak)
