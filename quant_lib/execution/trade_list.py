@@ -98,16 +98,19 @@ def build_trade_list(
         raise ValueError(f"rebalance_rate must be in (0, 1], got {rebalance_rate}")
     if not 0 <= rebalance_band < 1:
         raise ValueError(f"rebalance_band must be in [0, 1), got {rebalance_band}")
+    frame = _targets_and_holdings(targets, holdings, prices)
+    frame = _with_target_shares(frame, portfolio_value, max_position, scores, hold_rank)
+    frame = _trades(frame, portfolio_value, min_trade_value, rebalance_band, rebalance_rate, max_gross_exposure)
+    return _labelled(frame, scores, universe)
+
+
+def _targets_and_holdings(targets: pl.DataFrame, holdings: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
+    """One row per targeted or held ticker: weight, raw_weight, current_shares, price (validated)."""
     _require(targets, "targets", ("ticker", "weight"))
     _require(holdings, "holdings", ("ticker", "shares"))
     _require(prices, "prices", ("ticker", "price"))
-
-    target_cols = [pl.col("ticker"), pl.col("weight").cast(pl.Float64)]
-    if "raw_weight" in targets.columns:
-        target_cols.append(pl.col("raw_weight").cast(pl.Float64))
-    else:
-        target_cols.append(pl.col("weight").cast(pl.Float64).alias("raw_weight"))
-    target_frame = targets.select(target_cols)
+    raw = pl.col("raw_weight") if "raw_weight" in targets.columns else pl.col("weight")
+    target_frame = targets.select(pl.col("ticker"), pl.col("weight").cast(pl.Float64), raw.cast(pl.Float64).alias("raw_weight"))
     bad_weight = target_frame.filter(pl.col("weight").is_null() | pl.col("weight").is_nan() | (pl.col("weight") < 0))
     if bad_weight.height:
         raise ValueError(f"targets has missing or negative weights for {bad_weight['ticker'].to_list()[:10]}")
@@ -135,7 +138,15 @@ def build_trade_list(
     bad_price = frame.filter(pl.col("price").is_null() | pl.col("price").is_nan() | (pl.col("price") <= 0))
     if bad_price.height:
         raise ValueError(f"no positive price for {bad_price['ticker'].to_list()[:10]}")
+    return frame
 
+
+def _with_target_shares(
+    frame: pl.DataFrame, portfolio_value: float, max_position: float | None,
+    scores: pl.DataFrame | None, hold_rank: int | None,
+) -> pl.DataFrame:
+    """final_weight (capped) and target_shares (floored); held names still ranked within
+    `hold_rank` keep their shares (exit buffer)."""
     final_weight = (
         pl.col("weight") if max_position is None else pl.min_horizontal(pl.col("weight"), pl.lit(max_position))
     )
@@ -145,38 +156,48 @@ def build_trade_list(
         .cast(pl.Int64)
         .alias("target_shares")
     )
-    if hold_rank is not None and scores is not None:
-        ranks = scores.select("ticker", pl.col("score").cast(pl.Float64).fill_nan(None).rank("ordinal", descending=True).alias("_rank"))
-        kept = (pl.col("weight") == 0) & (pl.col("current_shares") > 0) & (pl.col("_rank") <= hold_rank)
-        frame = frame.join(ranks, on="ticker", how="left").with_columns(
-            pl.when(kept.fill_null(False)).then(pl.col("current_shares")).otherwise(pl.col("target_shares")).alias("target_shares")
-        ).drop("_rank")
+    if hold_rank is None or scores is None:
+        return frame
+    ranks = scores.select("ticker", pl.col("score").cast(pl.Float64).fill_nan(None).rank("ordinal", descending=True).alias("_rank"))
+    kept = (pl.col("weight") == 0) & (pl.col("current_shares") > 0) & (pl.col("_rank") <= hold_rank)
+    return frame.join(ranks, on="ticker", how="left").with_columns(
+        pl.when(kept.fill_null(False)).then(pl.col("current_shares")).otherwise(pl.col("target_shares")).alias("target_shares")
+    ).drop("_rank")
+
+
+def _trades(
+    frame: pl.DataFrame, portfolio_value: float, min_trade_value: float, rebalance_band: float,
+    rebalance_rate: float, max_gross_exposure: float,
+) -> pl.DataFrame:
+    """Signed share trades `_trade`: partial adjustment, no-trade band, minimum trade value, and
+    buys scaled down to the cash budget."""
     gap = pl.col("target_shares") - pl.col("current_shares")
     trade = gap.sign() * (gap.abs().cast(pl.Float64) * rebalance_rate - 1e-9).ceil().cast(pl.Int64)
     is_exit = (pl.col("target_shares") == 0) & (pl.col("current_shares") > 0)
+    big_enough = (pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit
     held_value = frame.select((pl.col("current_shares") * pl.col("price")).sum()).item()
     in_band = (
         (pl.col("current_shares") > 0) & (pl.col("target_shares") > 0)
         & (gap.abs() * pl.col("price") < rebalance_band * portfolio_value)
     )
-    frame = frame.with_columns(trade.alias("_trade")).filter(
-        (pl.col("_trade") != 0)
-        & ((pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit)
-        & ~in_band
-    )
+    frame = frame.with_columns(trade.alias("_trade")).filter((pl.col("_trade") != 0) & big_enough & ~in_band)
     signed_value = pl.col("_trade") * pl.col("price")
     sells = frame.select(pl.when(pl.col("_trade") < 0).then(signed_value).otherwise(0.0).sum()).item()
     buys = frame.select(pl.when(pl.col("_trade") > 0).then(signed_value).otherwise(0.0).sum()).item()
     budget = max_gross_exposure * portfolio_value - (held_value + sells)
-    if buys > budget + 1e-6:
-        scale = max(budget, 0.0) / buys
-        frame = frame.with_columns(
-            pl.when(pl.col("_trade") > 0)
-            .then((pl.col("_trade") * scale).floor().cast(pl.Int64))
-            .otherwise(pl.col("_trade"))
-            .alias("_trade")
-        ).filter((pl.col("_trade") != 0) & ((pl.col("_trade").abs() * pl.col("price") >= min_trade_value) | is_exit))
+    if buys <= budget + 1e-6:
+        return frame
+    scale = max(budget, 0.0) / buys
+    return frame.with_columns(
+        pl.when(pl.col("_trade") > 0)
+        .then((pl.col("_trade") * scale).floor().cast(pl.Int64))
+        .otherwise(pl.col("_trade"))
+        .alias("_trade")
+    ).filter((pl.col("_trade") != 0) & big_enough)
 
+
+def _labelled(frame: pl.DataFrame, scores: pl.DataFrame | None, universe: pl.DataFrame | None) -> pl.DataFrame:
+    """Conviction, name, sector, side, reason: the `TRADE_LIST_SCHEMA` layout, sells first."""
     if scores is not None:
         frame = frame.join(conviction_labels(scores), on="ticker", how="left")
     else:
@@ -195,7 +216,6 @@ def build_trade_list(
         frame = frame.with_columns(
             pl.lit(None, dtype=pl.String).alias("name"), pl.lit(None, dtype=pl.String).alias("sector")
         )
-
     reason = (
         pl.when((pl.col("current_shares") + pl.col("_trade")) == 0)
         .then(pl.lit("Exit"))
