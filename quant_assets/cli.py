@@ -147,14 +147,9 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
         from quant_assets.run_backtest import main as run_ranking_backtest
 
         raise SystemExit(run_ranking_backtest([]))
-    import tempfile
-
     import polars as pl
 
-    from quant_assets.live_runner import LiveOptions, bar_groups, build_self_trainer, replay_bars
-    from quant_lib.live.replay import run_bar_backtest
-    from quant_lib.reporting.tearsheet import build_tearsheet
-    from quant_resources.atomic import atomic_write_bytes
+    from quant_assets.live_runner import LiveOptions, bar_groups, replay_backtest, replay_bars
 
     tape = replay_bars(_symbols(assets), interval, bars, seed, start.date() if start else None,
                        end.date() if end else None)
@@ -163,18 +158,10 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
     options = LiveOptions(strategy=strategy, assets=_symbols(assets), interval=interval, capital=capital, seed=seed,
                           retrain=False, checkpoint_interval=0, max_drawdown=max_drawdown,
                           daily_loss_limit=daily_loss_limit, run_name="backtest")
-    with tempfile.TemporaryDirectory() as scratch:
-        trainer = build_self_trainer(options, _warehouse(), state_root=Path(scratch))
-        trainer.register_signals = False
-        trainer.start()
-        groups = bar_groups(tape)
-        progress, advance = _progress(len(groups), "backtest")
-        with progress:
-            metrics, daily, fills = run_bar_backtest(trainer, groups, capital, advance)
-    shown = {k: metrics[k] for k in ("total_return", "sharpe_ratio", "max_drawdown", "total_trades", "fills")}
-    html = build_tearsheet(daily, None, f"{strategy} backtest: {assets}", shown, rolling_window=5)
-    path = _warehouse() / "reports" / f"backtest_{strategy}_{'_'.join(_symbols(assets))}.html"
-    atomic_write_bytes(path, html.encode())
+    groups = bar_groups(tape)
+    progress, advance = _progress(len(groups), "backtest")
+    with progress:
+        shown, path = replay_backtest(options, groups, _warehouse(), advance)
     for key, value in shown.items():
         click.echo(f"{key:14s} {value:.4f}")
     click.echo(f"dashboard: {path}")

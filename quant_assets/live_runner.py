@@ -231,3 +231,29 @@ def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = No
             time.sleep(pause)
     trainer.shutdown()
     return trainer
+
+
+BACKTEST_HEADLINES = ("total_return", "sharpe_ratio", "max_drawdown", "total_trades", "fills")
+
+
+def replay_backtest(options: LiveOptions, groups: list, warehouse: Path, advance=None) -> tuple[dict[str, float], Path]:
+    """Replay bar `groups` through a fresh SelfTrainer (state in a scratch folder, no retrain) with
+    the paper broker, as `quant live` would trade them; write the six-panel dashboard under
+    `warehouse/reports/`. Returns the headline metrics and the dashboard's path."""
+    import tempfile
+
+    from quant_lib.live.replay import run_bar_backtest
+    from quant_lib.reporting.tearsheet import build_tearsheet
+
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = build_self_trainer(options, warehouse, state_root=Path(scratch))
+        trainer.register_signals = False
+        trainer.start()
+        metrics, daily, _ = run_bar_backtest(trainer, groups, options.capital, advance)
+    shown = {k: metrics[k] for k in BACKTEST_HEADLINES}
+    assets = "_".join(options.assets)
+    html = build_tearsheet(daily, None, f"{options.strategy} backtest: {','.join(options.assets)}", shown, rolling_window=5)
+    path = warehouse / "reports" / f"backtest_{options.strategy}_{assets}.html"
+    atomic_write_bytes(path, html.encode())
+    return shown, path
+

@@ -496,18 +496,7 @@ def ga_search(
 ):
     store = experiments.get()
     window = load_window(context, warehouse.get(), config.history_years, config.lookback_max + 2 * config.vol_window + 5, with_rankings=False)
-    fitness = StrategyFitnessConfig(
-        objective=config.objective, backtest=config.backtest_config(), n_trials=max(1, store.count_trials(STRATEGY_EXPERIMENT)),
-        n_splits=config.n_splits, embargo_pct=config.embargo_pct, start_date=window.start, vol_window=config.vol_window,
-        periods_per_year=PERIODS_PER_YEAR,
-    )  # fmt: skip
-    optimizer = GeneticOptimizer(
-        make_strategy_fitness(window.prices, None, fitness), config.param_ranges(), population_size=config.population_size,
-        n_generations=config.n_generations, seed=config.seed, map_fn=rng_isolated_map(compute.map),
-    )  # fmt: skip
-    context.log.info(f"ga_search: population {config.population_size} x {config.n_generations} generations on "
-                     f"{compute.backend} ({compute.max_workers} workers), window {window.start} .. {window.week_end}")  # fmt: skip
-    result = optimizer.run()
+    result = _run_genetic_search(context, config, window, store.count_trials(STRATEGY_EXPERIMENT), compute)
     evaluations = result.all_evaluations.sort("fitness", descending=True, nulls_last=True)
     n_trials = store.record_trials(STRATEGY_EXPERIMENT, [
         strategy_trial_config("momentum", {**params, "skip": 0, "vol_window": config.vol_window}, config)
@@ -529,6 +518,24 @@ def ga_search(
         name="best_fitness_finite", passed=finite, blocking=False,
         message=f"best {config.objective} {result.best_fitness:.4f} at {best}" if finite else "no evaluation had a finite fitness",
     )])  # fmt: skip
+
+
+def _run_genetic_search(context: AssetExecutionContext, config: GASearchConfig, window: ResearchWindow,
+                        trials_so_far: int, compute: ComputeBackend):
+    """The DEAP search of the momentum strategy's parameters, scored by purged-CV fitness and
+    evaluated through the `compute` backend."""
+    fitness = StrategyFitnessConfig(
+        objective=config.objective, backtest=config.backtest_config(), n_trials=max(1, trials_so_far),
+        n_splits=config.n_splits, embargo_pct=config.embargo_pct, start_date=window.start, vol_window=config.vol_window,
+        periods_per_year=PERIODS_PER_YEAR,
+    )  # fmt: skip
+    optimizer = GeneticOptimizer(
+        make_strategy_fitness(window.prices, None, fitness), config.param_ranges(), population_size=config.population_size,
+        n_generations=config.n_generations, seed=config.seed, map_fn=rng_isolated_map(compute.map),
+    )  # fmt: skip
+    context.log.info(f"ga_search: population {config.population_size} x {config.n_generations} generations on "
+                     f"{compute.backend} ({compute.max_workers} workers), window {window.start} .. {window.week_end}")  # fmt: skip
+    return optimizer.run()
 
 
 def _ga_table(window: ResearchWindow, best: dict, config: GASearchConfig, result, n_trials: int, metrics: dict, backend: str, record) -> pl.DataFrame:
