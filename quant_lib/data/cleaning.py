@@ -216,6 +216,70 @@ def _absurd_number_reason(policy: BadNumberPolicy) -> pl.Expr:
     )
 
 
+def _drop_reason(policy: BadNumberPolicy) -> pl.Expr:
+    """`_drop`: the first reason a row is dropped (missing key, duplicate, missing or non-finite
+    OHLC, non-positive price, then the bad-number policy), null for a kept row."""
+    missing_key = pl.col("date").is_null() | pl.col("ticker").is_null() | (pl.col("ticker").str.strip_chars() == "")
+    duplicate = ~pl.struct("date", "ticker").is_first_distinct()
+    missing_ohlc = ~pl.all_horizontal(pl.col(c).is_not_null() & pl.col(c).is_finite() for c in OHLC_COLUMNS)
+    non_positive = ~pl.all_horizontal(pl.col(c) > 0 for c in OHLC_COLUMNS) | (
+        pl.col("adj_close").is_not_null() & ~pl.col("adj_close").is_nan() & (pl.col("adj_close") <= 0)
+    )
+    return (
+        pl.when(missing_key).then(pl.lit("missing_key"))
+        .when(duplicate).then(pl.lit("duplicate"))
+        .when(missing_ohlc).then(pl.lit("missing_ohlc"))
+        .when(non_positive).then(pl.lit("non_positive_price"))
+        .otherwise(_absurd_number_reason(policy))
+        .alias("_drop")
+    )
+
+
+def _repaired(frame: pl.DataFrame) -> pl.LazyFrame:
+    """Kept rows sorted by (date, ticker), with the repairs applied and a `_<reason>` flag column
+    per repair: NaN volume -> 0, missing adj_close -> close, high/low clipped to enclose open/close."""
+    repair_masks = {
+        "volume_filled": pl.col("volume").is_null() | pl.col("volume").is_nan(),
+        "adj_close_filled": pl.col("adj_close").is_null() | pl.col("adj_close").is_nan(),
+        "high_clipped": pl.col("high") < pl.max_horizontal("open", "close"),
+        "low_clipped": pl.col("low") > pl.min_horizontal("open", "close"),
+    }
+    return (
+        frame.lazy()
+        .filter(pl.col("_drop").is_null())
+        .sort("date", "ticker")
+        .with_columns(mask.alias(f"_{reason}") for reason, mask in repair_masks.items())
+        .with_columns(
+            pl.when(pl.col("_volume_filled")).then(0.0).otherwise(pl.col("volume")).alias("volume"),
+            pl.when(pl.col("_adj_close_filled")).then(pl.col("close")).otherwise(pl.col("adj_close")).alias("adj_close"),
+            pl.max_horizontal("high", "open", "close").alias("high"),
+            pl.min_horizontal("low", "open", "close").alias("low"),
+        )
+    )
+
+
+def _flagged_samples(
+    dropped_rows: pl.DataFrame, kept: pl.DataFrame, spikes: pl.DataFrame, adj_close_given: bool, limit: int
+) -> list[pl.DataFrame]:
+    """Up to `limit` example rows per kind of action (dropped, each repair, spikes) for the report."""
+    samples = [dropped_rows.head(limit).with_columns(pl.lit("dropped").alias("action"))]
+    for reason in REPAIR_REASONS:
+        if reason == "adj_close_filled" and not adj_close_given:
+            continue
+        samples.append(
+            kept.lazy().filter(pl.col(f"_{reason}")).select("date", "ticker", pl.lit(reason).alias("reason"),
+                                                            pl.lit("repaired").alias("action"))
+            .head(limit).collect()
+        )
+    samples.append(
+        spikes.head(limit).with_columns(
+            pl.when(pl.col("reason") == "confirmed_spike").then(pl.lit("dropped")).otherwise(pl.lit("warned"))
+            .alias("action")
+        )
+    )
+    return samples
+
+
 def clean_ohlcv(
     df: pl.DataFrame,
     context: CleaningContext = "backfill",
@@ -252,43 +316,9 @@ def clean_ohlcv(
     if not adj_close_given:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("adj_close"))
 
-    missing_key = pl.col("date").is_null() | pl.col("ticker").is_null() | (pl.col("ticker").str.strip_chars() == "")
-    duplicate = ~pl.struct("date", "ticker").is_first_distinct()
-    missing_ohlc = ~pl.all_horizontal(pl.col(c).is_not_null() & pl.col(c).is_finite() for c in OHLC_COLUMNS)
-    non_positive = ~pl.all_horizontal(pl.col(c) > 0 for c in OHLC_COLUMNS) | (
-        pl.col("adj_close").is_not_null() & ~pl.col("adj_close").is_nan() & (pl.col("adj_close") <= 0)
-    )
-    drop_reason = (
-        pl.when(missing_key).then(pl.lit("missing_key"))
-        .when(duplicate).then(pl.lit("duplicate"))
-        .when(missing_ohlc).then(pl.lit("missing_ohlc"))
-        .when(non_positive).then(pl.lit("non_positive_price"))
-        .otherwise(_absurd_number_reason(policy))
-        .alias("_drop")
-    )
-    frame = frame.with_columns(drop_reason)
+    frame = frame.with_columns(_drop_reason(policy))
     dropped_rows = frame.select("date", "ticker", pl.col("_drop").alias("reason")).filter(pl.col("reason").is_not_null())
-
-    repair_masks = {
-        "volume_filled": pl.col("volume").is_null() | pl.col("volume").is_nan(),
-        "adj_close_filled": pl.col("adj_close").is_null() | pl.col("adj_close").is_nan(),
-        "high_clipped": pl.col("high") < pl.max_horizontal("open", "close"),
-        "low_clipped": pl.col("low") > pl.min_horizontal("open", "close"),
-    }
-    kept = (
-        frame.lazy()
-        .filter(pl.col("_drop").is_null())
-        .sort("date", "ticker")
-        .with_columns(mask.alias(f"_{reason}") for reason, mask in repair_masks.items())
-        .with_columns(
-            pl.when(pl.col("_volume_filled")).then(0.0).otherwise(pl.col("volume")).alias("volume"),
-            pl.when(pl.col("_adj_close_filled")).then(pl.col("close")).otherwise(pl.col("adj_close")).alias("adj_close"),
-            pl.max_horizontal("high", "open", "close").alias("high"),
-            pl.min_horizontal("low", "open", "close").alias("low"),
-        )
-        .with_columns(_spike_labels(context, spike_threshold))
-        .collect()
-    )
+    kept = _repaired(frame).with_columns(_spike_labels(context, spike_threshold)).collect()
     repaired = {reason: int(kept[f"_{reason}"].sum()) for reason in REPAIR_REASONS}
     spikes = kept.select("date", "ticker", pl.col("_spike").alias("reason")).filter(pl.col("reason").is_not_null())
     spike_counts = dict(spikes.group_by("reason").len().iter_rows())
@@ -296,22 +326,7 @@ def clean_ohlcv(
     drop_counts = dict(dropped_rows.group_by("reason").len().iter_rows())
     dropped = {reason: int(drop_counts.get(reason, 0)) for reason in DROP_REASONS}
     dropped["confirmed_spike"] = int(spike_counts.get("confirmed_spike", 0))
-
-    samples = [dropped_rows.head(max_flagged_rows).with_columns(pl.lit("dropped").alias("action"))]
-    for reason in REPAIR_REASONS:
-        if reason == "adj_close_filled" and not adj_close_given:
-            continue
-        samples.append(
-            kept.lazy().filter(pl.col(f"_{reason}")).select("date", "ticker", pl.lit(reason).alias("reason"),
-                                                            pl.lit("repaired").alias("action"))
-            .head(max_flagged_rows).collect()
-        )
-    samples.append(
-        spikes.head(max_flagged_rows).with_columns(
-            pl.when(pl.col("reason") == "confirmed_spike").then(pl.lit("dropped")).otherwise(pl.lit("warned"))
-            .alias("action")
-        )
-    )
+    samples = _flagged_samples(dropped_rows, kept, spikes, adj_close_given, max_flagged_rows)
 
     out = kept.filter(pl.col("_spike").ne_missing("confirmed_spike")).select(list(PRICE_COLUMNS))
     out = schemas.PricesSchema.validate(out)
