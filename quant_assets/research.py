@@ -28,9 +28,7 @@ the strategy's daily return into market, per-factor and specific parts
 """
 
 import math
-import os
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -58,6 +56,7 @@ from quant_lib.research.weekly import (
     research_tearsheet,
     walk_forward_top_n,
 )
+from quant_resources.atomic import atomic_write_bytes
 from quant_resources.compute import ComputeBackend
 from quant_resources.experiments import ExperimentRecord, ExperimentStore, ExperimentStoreResource
 from quant_resources.settings import get_settings
@@ -250,22 +249,6 @@ def _experiment_metadata(store: ExperimentStore, record: ExperimentRecord) -> di
     }
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write a temporary file in the target folder, fsync it and rename it over `path`: readers
-    see the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def rng_isolated_map(map_fn: Callable[[Callable, list], list]) -> Callable[[Callable, list], list]:
     """`map_fn` that leaves the global `random` / numpy RNG states as it found them.
 
@@ -375,7 +358,7 @@ def backtests(
         f"{primary} - week of {window.week_start} ({start} .. {window.week_end})", f"{start} .. {window.week_end}",
     )  # fmt: skip
     report_path = reports.path(f"tearsheet_{window.week_start.isoformat()}.html")
-    write_text_atomically(report_path, html)
+    atomic_write_bytes(report_path, html.encode("utf-8"))
     table = table.with_columns(pl.lit(str(report_path)).alias("report_path"))
     yield Output(table, metadata={
         "primary_strategy": primary, "tearsheet": MetadataValue.path(str(report_path)),

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from quant_resources.atomic import atomic_write_bytes
 from quant_resources.settings import PROJECT_ROOT
 
 EVENT_LOG_STANZA = """
@@ -67,12 +67,7 @@ def prepare_dagster_home(home: Path, project_yaml: Path = PROJECT_ROOT / "dagste
 def _write_if_changed(target: Path, text: str) -> None:
     if target.exists() and target.read_text() == text:
         return
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    atomic_write_bytes(target, text.encode())
 
 
 @contextmanager

@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 from dagster import ConfigurableResource
 
+from quant_resources.atomic import atomic_write_bytes
 from quant_resources.atomic import fsync_dir as _fsync_dir
 
 RUN_FILES = ("config.json", "equity_curve.parquet", "trades.parquet", "metrics.json", "metadata.json")
@@ -375,9 +376,7 @@ class ExperimentStore:
         path = self.trials_dir / f"{slugify(name)}.json"
         known = set(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else set()
         known.update(stable_hash(config) for config in configs)
-        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        _write_bytes_synced(staging, json.dumps(sorted(known)).encode("utf-8"))
-        os.replace(staging, path)
+        atomic_write_bytes(path, json.dumps(sorted(known)).encode("utf-8"))
         return self.count_trials(name)
 
     def count_trials(self, name: str) -> int:

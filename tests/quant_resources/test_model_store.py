@@ -30,7 +30,7 @@ def test_failed_write_leaves_the_previous_files(tmp_path, monkeypatch) -> None:
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("quant_resources.model_store.os.replace", broken_replace)
+    monkeypatch.setattr("quant_resources.atomic.os.replace", broken_replace)
     with pytest.raises(OSError):
         store.save("lstm", "w1", b"new", {"v": 2})
     monkeypatch.undo()
