@@ -1,6 +1,13 @@
 """Execution: VWAP slicing, square-root impact, the trade list, the paper broker and the order ledger (no I/O)."""
 
-from quant_lib.execution.ledger import MemoryLedger, OrderLedger, client_order_id, duplicate_client_order_ids
+from quant_lib.execution.ledger import (
+    MemoryLedger,
+    OrderLedger,
+    OrderTracker,
+    client_order_id,
+    duplicate_client_order_ids,
+    fill_increment,
+)
 from quant_lib.execution.paper import PaperExecutor
 from quant_lib.execution.trade_list import TRADE_LIST_SCHEMA, build_trade_list, conviction_labels
 from quant_lib.execution.vwap import (
@@ -13,6 +20,8 @@ from quant_lib.execution.vwap import (
 __all__ = [
     "MemoryLedger",
     "OrderLedger",
+    "OrderTracker",
+    "fill_increment",
     "PaperExecutor",
     "client_order_id",
     "duplicate_client_order_ids",
