@@ -4,7 +4,7 @@ Layout: ``<root>/<run>/<segment:012d>.jsonl`` (``root`` defaults to ``warehouse/
 segment holds the order, status, fill and equity events recorded since the previous checkpoint.
 Writing a segment again replaces it, and ``discard_after`` removes segments a restart will replay,
 so the files never hold an event twice. ``read_ledger`` gives the fills and equity of every run,
-deduplicated by (run, client_order_id, event) / (run, bar_counter), for the ``live_fills`` /
+deduplicated by (run, client_order_id, fill_id) / (run, bar_counter), for the ``live_fills`` /
 ``live_equity`` sensor. The live process never opens DuckDB.
 """
 
@@ -23,8 +23,10 @@ SEGMENT_SUFFIX = ".jsonl"
 LIVE_FILLS_SCHEMA = {
     "run": pl.String, "timestamp": pl.String, "symbol": pl.String, "side": pl.String, "qty": pl.Float64,
     "price": pl.Float64, "commission": pl.Float64, "client_order_id": pl.String, "order_id": pl.String,
-    "segment": pl.Int64,
+    "segment": pl.Int64, "cum_qty": pl.Float64, "fill_id": pl.String,
 }
+"""One row per fill; a broker that fills in parts gives one row per increment (``fill_id`` =
+"order id:cumulative qty", ``cum_qty`` the order's filled quantity after it; null on paper)."""
 LIVE_EQUITY_SCHEMA = {"run": pl.String, "timestamp": pl.String, "bar_counter": pl.Int64, "equity": pl.Float64,
                       "cash": pl.Float64, "segment": pl.Int64}
 
@@ -76,6 +78,6 @@ def read_ledger(root: str | Path) -> tuple[pl.DataFrame, pl.DataFrame]:
                 fills.append({"run": folder.name, **{k: event.get(k) for k in LIVE_FILLS_SCHEMA if k != "run"}})
             elif event.get("event") == "equity":
                 equity.append({"run": folder.name, **{k: event.get(k) for k in LIVE_EQUITY_SCHEMA if k != "run"}})
-    fills_frame = pl.DataFrame(fills, schema=LIVE_FILLS_SCHEMA).unique(["run", "client_order_id"], keep="last", maintain_order=True)
+    fills_frame = pl.DataFrame(fills, schema=LIVE_FILLS_SCHEMA).unique(["run", "client_order_id", "fill_id"], keep="last", maintain_order=True)
     equity_frame = pl.DataFrame(equity, schema=LIVE_EQUITY_SCHEMA).unique(["run", "bar_counter"], keep="last", maintain_order=True)
     return fills_frame, equity_frame

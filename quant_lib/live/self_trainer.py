@@ -15,7 +15,14 @@ Everything with side effects is injected: executor (paper or live), state store
 deterministic client ids per (strategy tag + bar time, symbol, leg), so a replay after a crash
 re-submits the same ids and never doubles an order. A checkpoint writes the ledger segment
 first and the state second; ``start()`` discards ledger segments newer than the state it
-resumes from (the replay writes them again, identically).
+resumes from (the replay writes them again, identically). Segments are numbered by the bar
+counter, or the last segment + 1 when a second checkpoint with new events falls on the same bar
+(shutdown, events adopted at start), so a segment is never overwritten by a later checkpoint;
+the state records the last segment written.
+
+A live broker that fills orders later (Alpaca: ``poll`` / ``close_session`` / ``open_symbols``)
+is polled at the top of every bar: its end-of-day rule runs on the first bar of a new day, new
+fills reach the trade history, and a symbol with a working order gets no second order.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from quant_lib.execution.ledger import MemoryLedger, client_order_id
+from quant_lib.execution.ledger import OPEN_ORDER_STATUSES, MemoryLedger, client_order_id
 from quant_lib.live.bars import as_datetime, normalise_bars
 from quant_lib.live.config import LiveConfig
 from quant_lib.live.features import IncrementalBarFeatures
@@ -105,6 +112,7 @@ class SelfTrainer:
         self.performance = PerformanceTracker(config.initial_capital, config.sharpe_window, config.periods_per_year,
                                               config.history_limit)
         self.bar_counter = 0
+        self.ledger_segment = 0
         self.last_timestamp: datetime | None = None
         self.last_retrain_bar = 0
         self.retrain_count = 0
@@ -135,7 +143,7 @@ class SelfTrainer:
         else:
             logger.info("No checkpoint found; starting fresh at bar_counter=0")
         if self.ledger_sink is not None:
-            discarded = self.ledger_sink.discard_after(self.bar_counter)
+            discarded = self.ledger_sink.discard_after(self.ledger_segment)
             if discarded:
                 logger.warning("Discarded %d ledger segments newer than bar_counter=%d (the replay rewrites them)",
                                discarded, self.bar_counter)
@@ -180,8 +188,10 @@ class SelfTrainer:
 
     def checkpoint(self) -> None:
         """Ledger segment first, then the state: a crash in between replays into the same segment."""
-        if self.ledger_sink is not None:
-            self.ledger_sink.write_segment(self.bar_counter, list(self.pending.events))
+        if self.ledger_sink is not None and self.pending.events:
+            segment = max(self.bar_counter, self.ledger_segment + 1)
+            self.ledger_sink.write_segment(segment, list(self.pending.events))
+            self.ledger_segment = segment
         if self.state_store is not None:
             self.state_store.save(self.get_full_state())
         self.pending.events.clear()
@@ -227,6 +237,7 @@ class SelfTrainer:
         prices = {s: b["close"] for s, b in bars.items()}
         self.executor.update_market_prices(prices)
         self._book = None
+        self.performance.trade_history.extend(self._sync_orders(timestamp))
         equity = float(self.book()["equity"])
         ok, violations = self._risk_check(equity, timestamp)
         if self.config.use_stops:
@@ -348,6 +359,16 @@ class SelfTrainer:
             return []
 
     # risk and execution ----------------------------------------------------------------------
+    def _sync_orders(self, timestamp: datetime) -> list[dict[str, Any]]:
+        """A tracking broker's new fills since the last bar (end-of-day rule first); [] on paper."""
+        poll = getattr(self.executor, "poll", None)
+        if not callable(poll):
+            return []
+        stamp = timestamp.isoformat()
+        close_session = getattr(self.executor, "close_session", None)
+        fills = close_session(stamp[:10], stamp) if callable(close_session) else []
+        return [{**f, "status": "filled"} for f in fills + poll(stamp)]
+
     def book(self) -> dict[str, Any]:
         """The executor's portfolio state, read once per bar and again after an order (a live
         broker answers it over the network)."""
@@ -376,9 +397,11 @@ class SelfTrainer:
         return ok, violations
 
     def _check_stops(self, prices: dict[str, float], timestamp: datetime) -> None:
+        working = getattr(self.executor, "open_symbols", None)
+        busy = working() if callable(working) else set()
         for symbol, held in list(self.book().get("positions", {}).items()):
             atr, price = self._atr(symbol), prices.get(symbol)
-            if price is None or not atr > 0:
+            if price is None or not atr > 0 or symbol in busy:
                 continue
             position = Position(symbol, abs(held["qty"]), held["avg_price"], "long" if held["qty"] > 0 else "short")
             for leg, check in (("stop_loss", self.risk_manager.check_stop_loss), ("take_profit", self.risk_manager.check_take_profit)):
@@ -390,7 +413,7 @@ class SelfTrainer:
         decision = f"{self.config.strategy_tag}|{timestamp.isoformat()}"
         record = self.executor.submit_order(symbol, side, qty, price, client_order_id(decision, symbol, leg), timestamp.isoformat())
         self._book = None
-        if record.get("status") == "filled":
+        if record.get("status") == "filled" or record.get("status") in OPEN_ORDER_STATUSES:
             self.last_trade_bar[symbol] = self.bar_counter
         return record
 
@@ -401,6 +424,10 @@ class SelfTrainer:
             return []
         last = self.last_trade_bar.get(symbol)
         if last is not None and self.bar_counter - last < config.cooldown_bars:
+            return []
+        working = getattr(self.executor, "open_symbols", None)
+        if callable(working) and symbol in working():
+            logger.info("%s has a working order; signal %+d skipped at bar %d", symbol, direction, self.bar_counter)
             return []
         held = self.book().get("positions", {}).get(symbol, {}).get("qty", 0.0)
         price, records = prices[symbol], []
@@ -483,6 +510,7 @@ class SelfTrainer:
         """Everything a restart needs (seed 004 §7 plus executor, buffers and risk counters)."""
         return {
             "bar_counter": self.bar_counter,
+            "ledger_segment": self.ledger_segment,
             "last_bar_timestamp": self.last_timestamp.isoformat() if self.last_timestamp else None,
             "models": {name: self._model_state(name, model) for name, model in self.models.items()},
             "feature_pipeline": self.features.get_state(),
@@ -502,6 +530,7 @@ class SelfTrainer:
     def load_full_state(self, state: Mapping[str, Any]) -> None:
         self._compiled.clear()
         self.bar_counter = int(state["bar_counter"])
+        self.ledger_segment = int(state.get("ledger_segment", self.bar_counter))
         stamp = state.get("last_bar_timestamp")
         self.last_timestamp = as_datetime(stamp) if stamp else None
         for name, model_state in state.get("models", {}).items():

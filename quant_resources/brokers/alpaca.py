@@ -11,9 +11,26 @@ request has a timeout, and an ambiguous outcome (timeout, connection error, 429,
 has is adopted, one it does not have is sent again (same id) after an exponential backoff. So a
 broker that accepted an order and answered 504 ends with exactly one order.
 
-Reconcile on start (fail closed): ``reconcile()`` reads the broker's positions and open orders,
-compares them with the positions the local state expects, reports every difference and raises
-``ReconcileError`` unless ``allow_mismatch`` (then the broker's book is adopted).
+Order tracking. Alpaca usually answers a market order ``accepted`` / ``new`` and fills it later,
+possibly in parts. Every order is kept in a ``quant_lib.execution.OrderTracker`` (part of the
+executor's state): ``poll()`` asks the broker for each open order (by broker id, falling back to
+``get_order_by_client_id``; an order sent whose answer was lost is "unconfirmed" and looked up by
+client id, and closed "not_found" when the broker does not have it) and writes every status
+change and each fill increment (filled_qty / filled_avg_price growth) to the ledger exactly once,
+keyed by (order id, cumulative filled qty). The tracker's positions and cash follow those fills.
+
+End of day (``unfilled_at_close``): "cancel" (default) sends DAY orders and ``close_session(day)``
+cancels every order of an earlier day that is still open (Alpaca expires unfilled DAY orders at
+the close; the poll records it either way), then records the final status and any fill that raced
+the cancel. "keep" sends GTC orders that keep working across sessions and stay tracked and polled
+until they fill or are canceled (no new order is sent for a symbol with a working order).
+
+Reconcile on start (fail closed): ``reconcile()`` polls the tracked open orders, then adopts every
+order of ours (client id prefix ``qp-``) submitted since the last sync (less a day) that the
+tracker has not seen, with its fills: a crash between a fill at the broker and the ledger write
+loses nothing and duplicates nothing. It then compares the broker's positions with the tracker's,
+reports every difference and raises ``ReconcileError`` unless ``allow_mismatch`` (then the
+broker's book is adopted).
 """
 
 from __future__ import annotations
@@ -24,16 +41,26 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from quant_lib.execution.ledger import MemoryLedger, OrderLedger, client_order_id
+from quant_lib.execution.ledger import (
+    CLIENT_ORDER_ID_PREFIX,
+    OPEN_ORDER_STATUSES,
+    MemoryLedger,
+    OrderLedger,
+    OrderTracker,
+    client_order_id,
+)
 
 logger = logging.getLogger(__name__)
 
 KEY_ENV = "APCA_API_KEY_ID"
 SECRET_ENV = "APCA_API_SECRET_KEY"
 BASE_URL_ENV = "APCA_API_BASE_URL"
-OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "accepted_for_bidding", "held", "calculated"}
+OPEN_STATUSES = OPEN_ORDER_STATUSES
+UNFILLED_AT_CLOSE = ("cancel", "keep")
+ADOPTION_LOOKBACK = timedelta(days=1)
 
 
 class ReconcileError(RuntimeError):
@@ -66,9 +93,13 @@ class LiveExecutor:
         expected_positions: Mapping[str, float] | None = None,
         allow_mismatch: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        unfilled_at_close: str = "cancel",
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         if max_retries < 1 or backoff_base < 0 or not timeout > 0 or not max_order_size > 0:
             raise ValueError("need max_retries >= 1, backoff_base >= 0, timeout > 0 and max_order_size > 0")
+        if unfilled_at_close not in UNFILLED_AT_CLOSE:
+            raise ValueError(f"unfilled_at_close must be one of {UNFILLED_AT_CLOSE}, got {unfilled_at_close!r}")
         self.paper = paper
         self.base_url = base_url
         self.max_retries = max_retries
@@ -76,12 +107,23 @@ class LiveExecutor:
         self.timeout = timeout
         self.max_order_size = max_order_size
         self.ledger = ledger if ledger is not None else MemoryLedger()
-        self.expected_positions = dict(expected_positions or {})
+        self.tracker = OrderTracker(expected_positions)
         self.allow_mismatch = allow_mismatch
         self.sleep = sleep
+        self.unfilled_at_close = unfilled_at_close
+        self.clock = clock
+        self.synced_at: datetime | None = None
         self.client: Any = None
         self.emergency_stopped = False
-        self._orders: dict[str, dict[str, Any]] = {}
+
+    @property
+    def expected_positions(self) -> dict[str, float]:
+        """The positions our fills make (``tracker.positions``): what the broker must hold."""
+        return dict(self.tracker.positions)
+
+    @expected_positions.setter
+    def expected_positions(self, positions: Mapping[str, float]) -> None:
+        self.tracker.positions = {s: float(q) for s, q in positions.items() if q}
 
     # connection ------------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> None:
@@ -198,41 +240,111 @@ class LiveExecutor:
             raise ValueError(f"order {side} {qty} {symbol} at {price} is {qty * price:,.2f}, over max_order_size {self.max_order_size:,.2f}")
         self._require()
         coid = client_order_id or _manual_id(symbol, side, qty, timestamp)
-        if coid in self._orders:
-            return self._orders[coid]
+        if coid in self.tracker.orders:
+            return self._result(coid, adopted=True)
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
-        request = MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=TimeInForce.DAY,
-                                     client_order_id=coid)
-        base = {"symbol": symbol, "side": side, "client_order_id": coid, "timestamp": timestamp}
-        self.ledger.record({**base, "event": "order", "qty": float(qty), "price": price, "order_type": order_type})
+        tif = TimeInForce.DAY if self.unfilled_at_close == "cancel" else TimeInForce.GTC
+        request = MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=tif, client_order_id=coid)
+        self._write(self.tracker.track(coid, symbol, side, float(qty), timestamp, reference_price=price,
+                                       order_type=order_type))
         try:
             order, adopted = self._send(request, coid)
+        except ConnectionError as error:
+            logger.error("order %s %s %s unconfirmed (%s); polled by client id until found or not found",
+                         side, symbol, coid, str(error)[:300])
+            return {**self._result(coid, False), "reason": str(error)[:300]}
         except Exception as error:  # noqa: BLE001 - seed §8.7: log and return a failed status
             logger.error("order %s %s %s failed: %s", side, symbol, coid, str(error)[:300])
-            record = {**base, "status": "failed", "reason": str(error)[:300], "qty": 0.0, "requested_qty": float(qty)}
-            self.ledger.record({**record, "event": "reject"})
-            return record
-        record = self._record(order, base, float(qty), adopted)
-        self._orders[coid] = record
-        return record
+            self._write([{**e, "event": "reject"} for e in self.tracker.close(coid, "failed", str(error)[:300], timestamp)])
+            return {**self._result(coid, False), "reason": str(error)[:300]}
+        self._write(self.tracker.apply(order, timestamp))
+        return self._result(coid, adopted)
 
-    def _record(self, order: Mapping[str, Any], base: dict[str, Any], qty: float, adopted: bool) -> dict[str, Any]:
-        filled = _float(order.get("filled_qty"))
-        record = {
-            **base,
-            "status": str(order.get("status", "new")),
-            "order_id": str(order.get("id")),
-            "requested_qty": qty,
-            "qty": filled,
-            "price": _float(order.get("filled_avg_price"), math.nan),
-            "adopted": adopted,
-        }
-        self.ledger.record({**record, "event": "status"})
-        if filled > 0:
-            self.ledger.record({**record, "event": "fill", "commission": 0.0})
-        return record
+    def _write(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for event in events:
+            self.ledger.record(event)
+        return events
+
+    def _result(self, coid: str, adopted: bool) -> dict[str, Any]:
+        """The executor's order record: ``qty`` and ``price`` are what has filled so far."""
+        order = self.tracker.orders[coid]
+        filled = order["filled_qty"]
+        return {"symbol": order["symbol"], "side": order["side"], "client_order_id": coid,
+                "timestamp": order.get("timestamp"), "status": order["status"], "order_id": order["order_id"],
+                "requested_qty": order["qty"], "qty": filled, "price": order["filled_avg_price"] if filled else math.nan,
+                "commission": 0.0, "adopted": adopted}
+
+    # tracking --------------------------------------------------------------------------------
+    def _fetch(self, order: Mapping[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """(answered, report): the broker's view of a tracked order, by id, else by client id."""
+        if order["order_id"]:
+            try:
+                return True, self._require().get_order_by_id(order["order_id"])
+            except EmergencyStop:
+                raise
+            except Exception as error:  # noqa: BLE001 - fall back to the client id
+                logger.warning("poll of order %s by id failed (%s); looking it up by client id", order["client_order_id"],
+                               getattr(error, "status_code", None) or type(error).__name__)
+        try:
+            return True, self._lookup(order["client_order_id"])
+        except ConnectionError as error:
+            logger.warning("poll of order %s skipped this round: %s", order["client_order_id"], error)
+            return False, None
+
+    def poll(self, timestamp: Any = None) -> list[dict[str, Any]]:
+        """Ask the broker for every open order; write status changes and new fills to the ledger
+        (each once); returns the new fill events."""
+        events: list[dict[str, Any]] = []
+        for order in self.tracker.open_orders():
+            answered, report = self._fetch(order)
+            if report is not None:
+                events += self.tracker.apply(report, timestamp)
+            elif answered and order["status"] == "unconfirmed":
+                events += self.tracker.close(order["client_order_id"], "not_found",
+                                             "the broker has no order with this client id", timestamp)
+        self._write(events)
+        return [e for e in events if e["event"] == "fill"]
+
+    def open_symbols(self) -> set[str]:
+        """Symbols with a working order (the live loop sends no second order for them)."""
+        return self.tracker.open_symbols()
+
+    def close_session(self, day: Any, timestamp: Any = None) -> list[dict[str, Any]]:
+        """End-of-day rule for orders submitted before ``day`` (ISO date): "cancel" cancels the
+        ones still open and records their final status (and any fill that raced the cancel);
+        "keep" leaves them working. Returns the new fill events."""
+        if self.unfilled_at_close == "keep":
+            return []
+        if not any(str(o.get("timestamp") or "")[:10] < str(day)[:10] for o in self.tracker.open_orders()):
+            return []
+        fills = self.poll(timestamp)
+        stale = [o for o in self.tracker.open_orders() if str(o.get("timestamp") or "")[:10] < str(day)[:10]]
+        for order in stale:
+            logger.info("end of day: canceling %s %s %s (%g of %g filled)", order["side"], order["symbol"],
+                        order["client_order_id"], order["filled_qty"], order["qty"])
+            if order["order_id"]:
+                self.cancel_order(order["order_id"])
+        return fills + self.poll(timestamp) if stale else fills
+
+    def _adopt_recent(self, timestamp: Any = None) -> int:
+        """Fold every order of ours the broker got since the last sync (less ADOPTION_LOOKBACK)
+        into the tracker: unseen orders are adopted with their fills. Returns how many were new."""
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        after = self.synced_at - ADOPTION_LOOKBACK if self.synced_at is not None else None
+        reports = self._require().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=after, limit=500))
+        prefix = f"{CLIENT_ORDER_ID_PREFIX}-"
+        ours = [r for r in reports if str(r.get("client_order_id") or "").startswith(prefix)]
+        known = set(self.tracker.orders)
+        events = self._write([e for r in ours for e in self.tracker.apply(r, timestamp)])
+        adopted = len({r["client_order_id"] for r in ours} - known)
+        if adopted:
+            logger.warning("Adopted %d orders found at the broker that the local ledger had not seen (%d fills)",
+                           adopted, sum(e["event"] == "fill" for e in events))
+        return adopted
 
     def get_order_status(self, order_id: str) -> dict[str, Any]:
         order = self._require().get_order_by_id(order_id)
@@ -291,39 +403,47 @@ class LiveExecutor:
         return {"cash": _float(account.get("cash")), "equity": _float(account.get("equity")), "positions": positions,
                 "unrealized_pnl": sum(p["unrealized_pnl"] for p in positions.values())}
 
-    def reconcile(self) -> dict[str, Any]:
-        """Compare the broker's positions with ``expected_positions`` (fail closed; see module doc)."""
-        from alpaca.trading.enums import QueryOrderStatus
-        from alpaca.trading.requests import GetOrdersRequest
+    def broker_positions(self) -> dict[str, float]:
+        return {s: p["qty"] for s, p in self.get_portfolio_state()["positions"].items()}
 
-        client = self._require()
-        broker = {s: p["qty"] for s, p in self.get_portfolio_state()["positions"].items()}
-        open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
-        for order in open_orders:
-            coid = order.get("client_order_id")
-            if coid:
-                self._orders.setdefault(coid, {"client_order_id": coid, "order_id": str(order.get("id")),
-                                               "symbol": order.get("symbol"), "status": order.get("status"), "adopted": True})
-        symbols = sorted(set(broker) | set(self.expected_positions))
-        mismatches = [f"{s}: broker {broker.get(s, 0.0):g}, local {self.expected_positions.get(s, 0.0):g}"
-                      for s in symbols if abs(broker.get(s, 0.0) - self.expected_positions.get(s, 0.0)) > 1e-9]
-        report = {"positions": broker, "open_orders": len(open_orders), "mismatches": mismatches}
+    def sync(self, timestamp: Any = None) -> int:
+        """Poll the tracked open orders and adopt unseen orders of ours (see module doc); returns
+        how many orders were adopted."""
+        self.poll(timestamp)
+        adopted = self._adopt_recent(timestamp)
+        self.synced_at = self.clock()
+        return adopted
+
+    def reconcile(self, timestamp: Any = None) -> dict[str, Any]:
+        """Sync, then compare the broker's positions with the tracker's (see module doc)."""
+        adopted = self.sync(timestamp)
+        broker, local = self.broker_positions(), self.expected_positions
+        symbols = sorted(set(broker) | set(local))
+        mismatches = [f"{s}: broker {broker.get(s, 0.0):g}, local {local.get(s, 0.0):g}"
+                      for s in symbols if abs(broker.get(s, 0.0) - local.get(s, 0.0)) > 1e-9]
+        open_orders = len(self.tracker.open_orders())
+        report = {"positions": broker, "open_orders": open_orders, "adopted_orders": adopted, "mismatches": mismatches}
         if mismatches and not self.allow_mismatch:
             logger.error("Reconcile failed; trading will not start: %s", "; ".join(mismatches))
             raise ReconcileError("broker positions differ from the local state: " + "; ".join(mismatches))
         if mismatches:
             logger.warning("Reconcile mismatches overridden; adopting the broker's book: %s", "; ".join(mismatches))
-        self.expected_positions = dict(broker)
-        logger.info("Reconciled with Alpaca: %d positions, %d open orders adopted", len(broker), len(open_orders))
+        self.expected_positions = broker
+        logger.info("Reconciled with Alpaca: %d positions, %d open orders tracked, %d orders adopted",
+                    len(broker), open_orders, adopted)
         return report
 
     def get_state(self) -> dict[str, Any]:
-        """What a restart needs to reconcile: the positions last seen (no keys, no account ids)."""
-        positions = self.get_portfolio_state()["positions"] if self.client is not None else {}
-        return {"expected_positions": {s: p["qty"] for s, p in positions.items()}}
+        """What a restart needs to reconcile: the tracked orders and the positions their fills
+        make (no keys, no account ids)."""
+        return {"expected_positions": self.expected_positions, "tracker": self.tracker.get_state(),
+                "synced_at": self.synced_at.isoformat() if self.synced_at else None}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
+        if state.get("tracker"):
+            self.tracker.load_state(state["tracker"])
         self.expected_positions = {s: float(q) for s, q in state.get("expected_positions", {}).items()}
+        self.synced_at = datetime.fromisoformat(state["synced_at"]) if state.get("synced_at") else None
 
 
 def _manual_id(symbol: str, side: str, qty: float, timestamp: Any) -> str:

@@ -105,36 +105,100 @@ def test_reconcile_fails_closed_then_adopts_when_overridden(fake):
     assert matching.reconcile()["mismatches"] == []
 
 
-def test_live_loop_crash_and_replay_on_fake_alpaca_never_doubles_an_order(fake, tmp_path):
-    from quant_lib.live import LiveConfig, SelfTrainer, bar_groups, synthetic_bars
+def _loop(store, sink, executor_kwargs=None, **config):
+    from quant_lib.live import LiveConfig, SelfTrainer
     from quant_lib.strategies import MovingAverageCrossStrategy
+
+    executor = _executor(**(executor_kwargs or {}))
+    executor.connect()
+    settings = {"checkpoint_interval": 20, "retrain_enabled": False, "use_stops": False, "close_on_shutdown": False, **config}
+    loop = SelfTrainer({}, MovingAverageCrossStrategy(fast=3, slow=8), executor, state_store=store, ledger_sink=sink,
+                       config=LiveConfig(**settings), register_signals=False)
+    loop.start()
+    return loop
+
+
+def _ledger_fills_match_broker(sink, fake) -> None:
+    """Every fill the broker made is in the ledger once: per symbol the ledger's fills sum to the
+    broker's position, and no (order id, cumulative qty) appears twice."""
+    events = sink.events()
+    fills = [e for e in events if e["event"] == "fill"]
+    assert len({e["fill_id"] for e in fills}) == len(fills)
+    net: dict[str, float] = {}
+    for fill in fills:
+        net[fill["symbol"]] = net.get(fill["symbol"], 0.0) + (fill["qty"] if fill["side"] == "buy" else -fill["qty"])
+    assert {s: q for s, q in net.items() if abs(q) > 1e-9} == {s: q for s, q in fake.positions.items() if q}
+    assert duplicate_client_order_ids(events) == []
+
+
+def test_live_loop_crash_and_replay_on_fake_alpaca_never_doubles_an_order(fake, tmp_path):
+    from quant_lib.live import bar_groups, synthetic_bars
+    from quant_resources.ledger import FileLedgerSink
     from quant_resources.state import SystemStateManager
 
     bars = bar_groups(synthetic_bars(["AAPL"], n_bars=80, seed=4))
-    store = SystemStateManager(tmp_path / "system_state.pt")
-
-    def started_loop(allow_mismatch: bool) -> SelfTrainer:
-        executor = _executor(allow_mismatch=allow_mismatch)
-        executor.connect()
-        loop = SelfTrainer({}, MovingAverageCrossStrategy(fast=3, slow=8), executor, state_store=store,
-                           config=LiveConfig(checkpoint_interval=20, retrain_enabled=False, use_stops=False,
-                                             close_on_shutdown=False), register_signals=False)
-        loop.start()
-        return loop
-
-    crashed = started_loop(False)
+    store, sink = SystemStateManager(tmp_path / "system_state.pt"), FileLedgerSink(tmp_path / "ledger", "alpaca")
+    crashed = _loop(store, sink)
     for bar in bars[:50]:
         crashed.process_bar(bar)  # last checkpoint at bar 40, then a "crash" (no shutdown)
     atexit.unregister(crashed.shutdown)
     before = len(fake.orders)
     assert before > 2
-    with pytest.raises(ReconcileError):
-        started_loop(False)  # the broker traded after the checkpoint: fail closed
-    resumed = started_loop(True)
+    fake.positions["AAPL"] += 1  # a trade the ledger cannot explain: fail closed
+    with pytest.raises(ReconcileError, match="AAPL"):
+        _loop(store, sink)
+    fake.positions["AAPL"] -= 1
+    resumed = _loop(store, sink)  # adopts the orders (and fills) sent after the checkpoint
     assert resumed.bar_counter == 40
     for bar in bars:
         resumed.process_bar(bar)
     resumed.shutdown()
     ids = [o["client_order_id"] for o in fake.orders]
     assert len(ids) == len(set(ids)) and len(ids) > before
-    assert fake.posts > len(ids)  # replayed bars 41-50 re-sent their ids and were adopted
+    assert fake.posts > len(ids) - before  # replayed bars 41-50 re-sent nothing new: their ids were adopted
+    _ledger_fills_match_broker(sink, fake)
+
+
+def test_live_loop_polls_orders_that_fill_later_and_in_parts(fake, tmp_path):
+    from quant_lib.live import bar_groups, synthetic_bars
+    from quant_resources.ledger import FileLedgerSink
+
+    fake.hold = True
+    sink = FileLedgerSink(tmp_path / "ledger", "alpaca")
+    loop = _loop(None, sink, checkpoint_interval=10)
+    bars = bar_groups(synthetic_bars(["AAPL", "MSFT"], n_bars=60, seed=4, bars_per_day=30))
+    for number, bar in enumerate(bars):
+        loop.process_bar(bar)
+        for order in fake.open_orders():
+            assert sum(o["symbol"] == order["symbol"] for o in fake.open_orders()) == 1, "one working order per symbol"
+        if number % 3 == 1:
+            fake.fill(qty=2.0, price=100.0 + number)  # part of every open order, once in three bars
+    loop.shutdown()
+    events = sink.events()
+    partial = [e for e in events if e["event"] == "status" and e["status"] == "partially_filled"]
+    assert partial and any(e["event"] == "fill" and e["cum_qty"] > e["qty"] for e in events)
+    closed = {e["client_order_id"]: e["status"] for e in events if e["event"] == "status" and e["closed"]}
+    day_one = {o["client_order_id"] for o in fake.orders if o["submitted_at"] and o["client_order_id"] in
+               {e["client_order_id"] for e in events if e["event"] == "order" and str(e["timestamp"]).startswith("2025-01-02")}}
+    assert day_one and all(closed.get(c) in ("filled", "canceled") for c in day_one), "end of day: day-one orders closed out"
+    assert "canceled" in closed.values() and fake.deletes > 0
+    _ledger_fills_match_broker(sink, fake)
+    assert loop.executor.expected_positions == {s: q for s, q in fake.positions.items() if q}
+
+
+def test_poll_falls_back_to_client_id_and_keep_rule_sends_gtc(fake):
+    executor = _executor(unfilled_at_close="keep")
+    executor.connect()
+    fake.hold = True
+    record = executor.submit_order("AAPL", "buy", 10, 100.0, "qp-keep", "2025-01-02T15:00:00")
+    assert record["status"] == "accepted" and record["qty"] == 0 and fake.orders[0]["time_in_force"] == "gtc"
+    fake.fill("qp-keep", qty=4, price=99.0)
+    fake.poll_faults = ["504"]
+    fills = executor.poll("2025-01-02T15:05:00")
+    assert [(f["qty"], f["price"]) for f in fills] == [(4.0, 99.0)]
+    assert executor.close_session("2025-01-03") == [] and fake.deletes == 0, "keep: nothing canceled overnight"
+    assert executor.open_symbols() == {"AAPL"}
+    fake.fill("qp-keep", price=101.0)
+    assert [f["qty"] for f in executor.poll()] == [6.0] and executor.poll() == []
+    assert executor.expected_positions == {"AAPL": 10.0} and executor.open_symbols() == set()
+    assert executor.tracker.cash == pytest.approx(-(4 * 99.0 + 6 * 101.0))
