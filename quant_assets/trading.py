@@ -6,6 +6,11 @@ and nothing more is submitted or written), then the trade list, sells first, wit
 client order ids (`quant_lib.portfolio.book.order_id_for`). The paper broker saves its book after
 each day; a day it already applied returns its recorded orders and sends nothing. `fills` is one
 row per fill with its cash effect; `holdings` of the next day starts from them.
+
+On Alpaca (`BROKER=alpaca`, one day per run) `orders` polls the tracked orders, applies the
+end-of-day rule to earlier days, reconciles and submits (`BrokerResource.alpaca_orders`); orders
+are usually only accepted then. `fills` polls the day's orders until they close or `fill_wait_s`
+passes, applies the end-of-day rule, and returns one row per fill increment from the ledger.
 """
 
 from datetime import timedelta
@@ -18,7 +23,7 @@ from quant_assets.partitions import daily_asset, partition_dates
 from quant_lib.data.calendar import trading_days
 from quant_lib.data.quality import CheckOutcome
 from quant_lib.portfolio.construction import CASH_TICKER
-from quant_lib.portfolio.book import ORDER_COLUMNS, fills_of, reconcile, submit_trades
+from quant_lib.portfolio.book import FILL_COLUMNS, ORDER_COLUMNS, fills_of, reconcile, submit_trades
 from quant_resources.broker import BrokerResource
 
 PORTFOLIO = daily_asset("portfolio")
@@ -41,21 +46,22 @@ def _submit_range(context, trade_list, holdings, broker: BrokerResource):
     days = trading_days(first, last)
     if broker.kind == "alpaca" and len(days) > 1:
         raise Failure(f"alpaca broker: orders are sent for one day at a time, got {days[0]} .. {days[-1]}")
-    live = broker.live_executor() if broker.kind == "alpaca" else None
+    live = broker.kind == "alpaca"
     opening_cash = holdings.filter((pl.col("date") == days[0]) & (pl.col("ticker") == CASH_TICKER))["shares"]
     executor = None if live else broker.paper_book_before(first, float(opening_cash[0]) if opening_cash.len() else 1.0)
     frames, outcome = [], CheckOutcome("broker_reconciles", True, f"broker positions match holdings on {len(days)} days")
     for day in days:
-        positions = ({s: p["qty"] for s, p in live.get_portfolio_state()["positions"].items()} if live
-                     else {s: p.qty for s, p in executor.positions.items()})
-        mismatches = reconcile(positions, holdings.filter(pl.col("date") == day))
+        trades = trade_list.filter(pl.col("date") == day)
+        if live:
+            rows, mismatches = broker.alpaca_orders(day, trades, holdings.filter(pl.col("date") == day))
+        else:
+            mismatches = reconcile({s: p.qty for s, p in executor.positions.items()}, holdings.filter(pl.col("date") == day))
         if mismatches:
             outcome = CheckOutcome("broker_reconciles", False, f"{day}: " + "; ".join(mismatches[:20]),
                                    details={"day": str(day), "mismatches": len(mismatches)})
             break
-        trades = trade_list.filter(pl.col("date") == day)
         if live:
-            frames.append(submit_trades(None, day, trades, submit=lambda t, s, q, p, c: live.submit_order(t, s, q, p, client_order_id=c)))
+            frames.append(rows)
         else:
             rows, executor = _paper_day(broker, executor, day, trades)
             frames.append(rows)
@@ -80,6 +86,18 @@ def orders(context: AssetExecutionContext, trade_list: pl.DataFrame, holdings: p
     ins={"orders": AssetIn("orders")},
     description="One row per fill: ticker, side, shares, price, commission, cash effect (feeds the next day's holdings).",
 )
-def fills(context: AssetExecutionContext, orders: pl.DataFrame):
-    frame = fills_of(orders)
+def fills(context: AssetExecutionContext, orders: pl.DataFrame, broker: BrokerResource):
+    frame = fills_of(orders) if broker.kind == "paper" else _alpaca_fills(orders, broker)
     return Output(frame, metadata={"fills": frame.height, "cash_effect": float(frame["cash_effect"].sum())})
+
+
+def _alpaca_fills(orders: pl.DataFrame, broker: BrokerResource) -> pl.DataFrame:
+    """One row per fill increment of each day's Alpaca orders (from the ledger)."""
+    frames = []
+    for (day,), day_orders in orders.partition_by("date", as_dict=True).items():
+        events = broker.alpaca_fill_events(day, day_orders["client_order_id"].to_list())
+        frames.append(pl.DataFrame(
+            [(day, e["client_order_id"], e["symbol"], e["side"], e["qty"], e["price"], e["commission"],
+              (-1.0 if e["side"] == "buy" else 1.0) * e["qty"] * e["price"] - e["commission"]) for e in events],
+            schema=FILL_COLUMNS, orient="row"))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=FILL_COLUMNS)

@@ -7,16 +7,24 @@ id), written atomically. The book before day D is the newest file dated before D
 client order ids again returns the recorded fills and sends nothing: a day is never applied twice.
 
 alpaca: `quant_resources.brokers.alpaca.LiveExecutor` (keys only from APCA_API_KEY_ID /
-APCA_API_SECRET_KEY, paper account unless `alpaca_paper` is false); orders carry the same
-deterministic client order ids, so a retried day adopts the orders already sent.
+APCA_API_SECRET_KEY, APCA_API_BASE_URL honoured, paper account unless `alpaca_paper` is false);
+orders carry the same deterministic client order ids, so a retried day adopts the orders already
+sent. Every order is tracked (`quant_lib.execution.OrderTracker`, saved atomically as
+`<state_dir>/alpaca_broker/orders.json`) and polled by every `holdings` / `orders` / `fills` run;
+its status changes and fill increments go to the ledger `<ledger_dir>/daily-alpaca/` (segment
+files first, then the tracker naming the last segment: a crash in between re-derives the same
+events from the broker). The book before day D is the account now minus the fills of the orders
+of days >= D, so re-materializing a day gives the same holdings.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import Field
 
 from dagster import ConfigurableResource
 
@@ -24,6 +32,7 @@ from quant_lib.execution.paper import PaperExecutor
 from quant_resources.atomic import atomic_write_bytes
 
 BROKER_KINDS = ("paper", "alpaca")
+ALPACA_LEDGER_RUN = "daily-alpaca"
 
 
 class BrokerResource(ConfigurableResource):
@@ -34,6 +43,11 @@ class BrokerResource(ConfigurableResource):
     slippage_bps: float = 2.0
     commission_bps: float = 1.0
     alpaca_paper: bool = True
+    ledger_dir: str = Field("", description="Ledger root of the Alpaca daily path (default: <state_dir>/../ledger).")
+    unfilled_at_close: Literal["cancel", "keep"] = Field(
+        "cancel", description="Alpaca orders still open at `fills`: cancel them (DAY orders) or keep them working (GTC).")
+    fill_wait_s: float = Field(30.0, ge=0, description="How long `fills` polls for the day's Alpaca orders to close.")
+    poll_interval_s: float = Field(1.0, gt=0, description="Seconds between two polls while `fills` waits.")
 
     @property
     def paper_dir(self) -> Path:
@@ -61,10 +75,18 @@ class BrokerResource(ConfigurableResource):
         account's cash and positions now (a `PaperExecutor` holding them)."""
         if self.kind == "paper":
             return self.paper_book_before(day, initial_cash)
-        live = self.live_executor().get_portfolio_state()
-        executor = PaperExecutor(max(live["cash"], 1e-9), self.slippage_bps, self.commission_bps, allow_short=False)
-        executor.load_state({"cash": live["cash"], "positions": {
-            s: [p["qty"], p["avg_price"], p["current_price"]] for s, p in live["positions"].items()}})
+        from quant_lib.execution.ledger import fills_of_orders_since
+
+        trader = self.live_executor()
+        trader.sync(day.isoformat())
+        self.save_alpaca(trader)
+        live = trader.get_portfolio_state()
+        since, cash_since = fills_of_orders_since(trader.tracker.orders.values(), day.isoformat())
+        cash = live["cash"] - cash_since
+        positions = {s: [p["qty"] - since.get(s, 0.0), p["avg_price"], p["current_price"]] for s, p in live["positions"].items()}
+        positions.update({s: [-q, 0.0, 0.0] for s, q in since.items() if s not in positions})
+        executor = PaperExecutor(max(cash, 1e-9), self.slippage_bps, self.commission_bps, allow_short=False)
+        executor.load_state({"cash": cash, "positions": {s: p for s, p in positions.items() if abs(p[0]) > 1e-9}})
         return executor
 
     def recorded_orders(self, day: date) -> dict[str, dict[str, Any]]:
@@ -76,15 +98,93 @@ class BrokerResource(ConfigurableResource):
         state["orders"] = {k: v for k, v in state["orders"].items() if k in set(client_order_ids)}
         return atomic_write_bytes(self._day_file(day), json.dumps(state, sort_keys=True, default=str).encode())
 
+    @property
+    def alpaca_file(self) -> Path:
+        return Path(self.state_dir) / "alpaca_broker" / "orders.json"
+
+    def alpaca_ledger(self):
+        from quant_resources.ledger import FileLedgerSink
+
+        root = Path(self.ledger_dir) if self.ledger_dir else Path(self.state_dir).parent / "ledger"
+        return FileLedgerSink(root, ALPACA_LEDGER_RUN)
+
     def live_executor(self):
-        """A connected Alpaca `LiveExecutor` (raises RuntimeError when the keys are missing)."""
+        """A connected Alpaca `LiveExecutor` holding the saved tracker (raises RuntimeError when
+        the keys are missing); ledger segments newer than the tracker are dropped (re-derived)."""
+        from quant_lib.execution.ledger import MemoryLedger
         from quant_resources.brokers.alpaca import LiveExecutor
 
-        executor = LiveExecutor(paper=self.alpaca_paper)
+        executor = LiveExecutor(paper=self.alpaca_paper, unfilled_at_close=self.unfilled_at_close, ledger=MemoryLedger())
         executor.connect()
+        saved = json.loads(self.alpaca_file.read_text()) if self.alpaca_file.exists() else {}
+        executor.load_state(saved)
+        executor.ledger_segment = int(saved.get("ledger_segment", 0))
+        self.alpaca_ledger().discard_after(executor.ledger_segment)
         return executor
+
+    def save_alpaca(self, executor) -> None:
+        """New ledger events as the next segment, then the tracker (atomic, in that order)."""
+        if executor.ledger.events:
+            executor.ledger_segment += 1
+            self.alpaca_ledger().write_segment(executor.ledger_segment, list(executor.ledger.events))
+            executor.ledger.events.clear()
+        state = {**executor.get_state(), "ledger_segment": executor.ledger_segment}
+        atomic_write_bytes(self.alpaca_file, json.dumps(state, sort_keys=True, default=str).encode())
+
+    def alpaca_orders(self, day: date, trades, holdings) -> tuple[Any, list[str]]:
+        """Day `day` on Alpaca: sync, the end-of-day rule for earlier days, the blocking reconcile
+        (the account less the fills of orders of days >= `day` must equal `holdings`), then the
+        trade list (an id already tracked is returned, not sent; with "keep", a ticker with a
+        working order of an earlier day is skipped). Returns (ORDER_COLUMNS rows, mismatches)."""
+        import polars as pl
+
+        from quant_lib.execution.ledger import fills_of_orders_since
+        from quant_lib.portfolio.book import ORDER_COLUMNS, reconcile, submit_trades
+
+        trader = self.live_executor()
+        try:
+            trader.sync(day.isoformat())
+            trader.close_session(day.isoformat(), day.isoformat())
+            since, _ = fills_of_orders_since(trader.tracker.orders.values(), day.isoformat())
+            positions = {s: q - since.get(s, 0.0) for s, q in trader.broker_positions().items()}
+            positions.update({s: -q for s, q in since.items() if s not in positions})
+            mismatches = reconcile(positions, holdings)
+            if mismatches:
+                return pl.DataFrame(schema=ORDER_COLUMNS), mismatches
+            working = {o["symbol"]: o["client_order_id"] for o in trader.tracker.open_orders()
+                       if str(o.get("timestamp") or "")[:10] < day.isoformat()}
+
+            def submit(ticker, side, qty, price, coid):
+                if ticker in working:
+                    return {"status": "skipped", "qty": 0.0, "reason": f"working order {working[ticker]} of an earlier day"}
+                return trader.submit_order(ticker, side, qty, price, client_order_id=coid, timestamp=day.isoformat())
+
+            return submit_trades(None, day, trades, submit=submit), []
+        finally:
+            self.save_alpaca(trader)
+
+    def alpaca_fill_events(self, day: date, client_order_ids: list[str], clock=None, sleep=None) -> list[dict[str, Any]]:
+        """Poll the day's orders until all are closed or `fill_wait_s` passed; then the
+        end-of-day rule ("cancel": cancel what is still open and record its final status);
+        returns the ledger's fill events of those orders (one per fill increment)."""
+        import time
+
+        clock, sleep = clock or time.monotonic, sleep or time.sleep
+        trader = self.live_executor()
+        wanted = set(client_order_ids)
+        try:
+            deadline = clock() + self.fill_wait_s
+            trader.poll(day.isoformat())
+            while any(o["client_order_id"] in wanted for o in trader.tracker.open_orders()) and clock() < deadline:
+                sleep(self.poll_interval_s)
+                trader.poll(day.isoformat())
+            trader.close_session((day + timedelta(days=1)).isoformat(), day.isoformat())
+        finally:
+            self.save_alpaca(trader)
+        return [e for e in self.alpaca_ledger().events() if e.get("event") == "fill" and e["client_order_id"] in wanted]
 
 
 def broker_from_settings(settings) -> BrokerResource:
     return BrokerResource(kind=settings.broker, state_dir=str(settings.state_dir),
+                          unfilled_at_close=settings.alpaca_unfilled_at_close,
                           slippage_bps=settings.paper_slippage_bps, commission_bps=settings.paper_commission_bps)

@@ -101,6 +101,7 @@ class PlatformSettings(BaseSettings):
     broker: Literal["paper", "alpaca"] = Field("paper", description="Broker of the daily `orders` asset: paper (state under warehouse/state/paper_broker) or alpaca (keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY).")
     paper_slippage_bps: float = Field(2.0, ge=0, description="Paper broker slippage per fill, basis points.")
     paper_commission_bps: float = Field(1.0, ge=0, description="Paper broker commission per fill, basis points.")
+    alpaca_unfilled_at_close: Literal["cancel", "keep"] = Field("cancel", description="Alpaca daily orders still open at `fills`: cancel (DAY orders) or keep working (GTC).")
     retrain_min_samples: int = Field(10, ge=1, description="Retrain sensor: trading days since the last training before any trigger may fire.")
 
     @field_validator("yfinance_tickers", mode="before")

@@ -197,3 +197,18 @@ class OrderTracker:
         self.orders = {k: dict(o) for k, o in state.get("orders", {}).items()}
         self.positions = {s: float(q) for s, q in state.get("positions", {}).items()}
         self.cash = float(state.get("cash", 0.0))
+
+
+def fills_of_orders_since(orders: Iterable[Mapping[str, Any]], since: str) -> tuple[dict[str, float], float]:
+    """(signed shares, cash effect) of the cumulative fills of the tracked orders whose
+    ``timestamp`` (ISO) is on or after ``since``: what the book gained from them. The book before
+    ``since`` = the broker's book minus these."""
+    shares: dict[str, float] = {}
+    cash = 0.0
+    for order in orders:
+        if str(order.get("timestamp") or "") < since or not order["filled_qty"]:
+            continue
+        sign = 1.0 if order["side"] == "buy" else -1.0
+        shares[order["symbol"]] = shares.get(order["symbol"], 0.0) + sign * order["filled_qty"]
+        cash -= sign * order["filled_qty"] * order["filled_avg_price"]
+    return shares, cash
