@@ -66,6 +66,8 @@ def test_daily_alpaca_orders_fill_later_and_holdings_follow(sim_resources, insta
                                                            poll_interval_s=0.05)}
     day_one = (portfolio.holdings, portfolio.trade_list, trading.orders)
     assert _run(resources, instance, D1, *day_one).success
+    assert _holdings(warehouse_path, D1) == {"CASH": 100_000.0}, "holdings start from the account"
+    assert not (state / "paper_broker").exists()
     sent = Warehouse(warehouse_path).read("orders")
     assert sent.select("ticker", "side", "submitted_shares", "status").sort("ticker").rows() == [
         ("AAA", "buy", 100, "accepted"), ("BBB", "buy", 200, "accepted")]

@@ -85,15 +85,3 @@ def test_reconcile_mismatch_blocks_orders(sim_resources, instance, warehouse_pat
     placed = Warehouse(warehouse_path).read("orders").filter(pl.col("date") == D2)
     assert placed.select("ticker", "side", "submitted_shares", "status").rows() == [("CCC", "buy", 100, "filled")]
 
-
-def test_alpaca_book_starts_holdings_from_the_account(monkeypatch, tmp_path):
-    from quant_resources.broker import BrokerResource
-
-    class Account:
-        def get_portfolio_state(self):
-            return {"cash": 5_000.0, "positions": {"AAA": {"qty": 7.0, "avg_price": 90.0, "current_price": 100.0}}}
-
-    monkeypatch.setattr(BrokerResource, "live_executor", lambda self: Account())
-    book = BrokerResource(kind="alpaca", state_dir=str(tmp_path)).book_before(D1, 100_000.0)
-    assert book.cash == 5_000.0 and book.positions["AAA"].qty == 7.0
-    assert not (tmp_path / "paper_broker").exists()
