@@ -202,3 +202,36 @@ def test_poll_falls_back_to_client_id_and_keep_rule_sends_gtc(fake):
     assert [f["qty"] for f in executor.poll()] == [6.0] and executor.poll() == []
     assert executor.expected_positions == {"AAPL": 10.0} and executor.open_symbols() == set()
     assert executor.tracker.cash == pytest.approx(-(4 * 99.0 + 6 * 101.0))
+
+
+def test_daily_broker_recovers_a_crash_between_broker_fill_and_ledger_write(fake, tmp_path):
+    """The tracker file is the commit point: a crash after the broker filled (or even accepted) an
+    order but before the tracker was saved is re-derived from the broker, once."""
+    from quant_resources.broker import BrokerResource
+
+    broker = BrokerResource(kind="alpaca", state_dir=str(tmp_path / "state"))
+    fake.hold = True
+    before_submit = broker.live_executor()
+    broker.save_alpaca(before_submit)
+    empty = broker.alpaca_file.read_bytes()
+    trader = broker.live_executor()
+    trader.submit_order("AAPL", "buy", 10, 100.0, "qp-day1-aapl", "2024-06-03")
+    broker.save_alpaca(trader)
+    broker.alpaca_file.write_bytes(empty)  # crash: the order reached the broker, the tracker never saw it
+    fake.fill("qp-day1-aapl", qty=6, price=99.0)
+    recovered = broker.live_executor()
+    assert recovered.sync() == 1 and recovered.expected_positions == {"AAPL": 6.0}
+    broker.save_alpaca(recovered)
+    saved = broker.alpaca_file.read_bytes()
+    fake.fill("qp-day1-aapl", price=101.0)
+    again = broker.live_executor()
+    again.poll()
+    broker.save_alpaca(again)  # ledger segment written ...
+    broker.alpaca_file.write_bytes(saved)  # ... then a crash before the tracker was saved
+    final = broker.live_executor()  # drops the orphan segment and polls the fill again
+    final.sync()
+    broker.save_alpaca(final)
+    fills = [e for e in broker.alpaca_ledger().events() if e["event"] == "fill"]
+    assert [(f["qty"], f["price"]) for f in fills] == [(6.0, 99.0), (4.0, 101.0)]
+    assert final.expected_positions == fake.positions == {"AAPL": 10.0}
+    assert len(fake.orders) == 1 and duplicate_client_order_ids(broker.alpaca_ledger().events()) == []
