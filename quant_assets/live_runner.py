@@ -137,6 +137,7 @@ class LiveOptions:
     allow_mismatch: bool = False
     run_name: str = "live"
     allow_short: bool = False
+    unfilled_at_close: str = "cancel"
 
 
 def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, Any] | None = None,
@@ -157,7 +158,7 @@ def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, 
     elif options.broker == "alpaca":
         from quant_resources.brokers.alpaca import LiveExecutor
 
-        executor = LiveExecutor(allow_mismatch=options.allow_mismatch)
+        executor = LiveExecutor(allow_mismatch=options.allow_mismatch, unfilled_at_close=options.unfilled_at_close)
         executor.connect()
     else:
         raise ValueError(f"broker must be 'paper' or 'alpaca', got {options.broker!r}")
