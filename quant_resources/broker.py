@@ -20,7 +20,7 @@ of days >= D, so re-materializing a day gives the same holdings.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -140,11 +140,13 @@ class BrokerResource(ConfigurableResource):
 
         from quant_lib.execution.ledger import fills_of_orders_since
         from quant_lib.portfolio.book import ORDER_COLUMNS, reconcile, submit_trades
+        from quant_resources.brokers.alpaca import parse_instant
 
         trader = self.live_executor()
         try:
             trader.sync(day.isoformat())
-            trader.close_session(day.isoformat(), day.isoformat())
+            clock = trader.broker_clock()
+            trader.close_session(day.isoformat(), day.isoformat(), parse_instant(clock["timestamp"]))
             since, _ = fills_of_orders_since(trader.tracker.orders.values(), day.isoformat())
             positions = {s: q - since.get(s, 0.0) for s, q in trader.broker_positions().items()}
             positions.update({s: -q for s, q in since.items() if s not in positions})
@@ -157,7 +159,8 @@ class BrokerResource(ConfigurableResource):
             def submit(ticker, side, qty, price, coid):
                 if ticker in working:
                     return {"status": "skipped", "qty": 0.0, "reason": f"working order {working[ticker]} of an earlier day"}
-                return trader.submit_order(ticker, side, qty, price, client_order_id=coid, timestamp=day.isoformat())
+                return trader.submit_order(ticker, side, qty, price, client_order_id=coid, timestamp=day.isoformat(),
+                                           session_close=clock.get("next_close"))
 
             return submit_trades(None, day, trades, submit=submit), []
         finally:
@@ -165,20 +168,25 @@ class BrokerResource(ConfigurableResource):
 
     def alpaca_fill_events(self, day: date, client_order_ids: list[str], clock=None, sleep=None) -> list[dict[str, Any]]:
         """Poll the day's orders until all are closed or `fill_wait_s` passed; then the
-        end-of-day rule ("cancel": cancel what is still open and record its final status);
-        returns the ledger's fill events of those orders (one per fill increment)."""
+        end-of-day rule for every order whose session is over by the broker's clock ("cancel":
+        cancel it and record its final status; an order queued for a session not yet over
+        keeps working, and the next run's poll records it); returns the ledger's fill events of
+        those orders (one per fill increment)."""
         import time
+
+        from quant_resources.brokers.alpaca import parse_instant
 
         clock, sleep = clock or time.monotonic, sleep or time.sleep
         trader = self.live_executor()
         wanted = set(client_order_ids)
         try:
             deadline = clock() + self.fill_wait_s
+            market_open = bool(trader.broker_clock().get("is_open"))
             trader.poll(day.isoformat())
-            while any(o["client_order_id"] in wanted for o in trader.tracker.open_orders()) and clock() < deadline:
+            while market_open and any(o["client_order_id"] in wanted for o in trader.tracker.open_orders()) and clock() < deadline:
                 sleep(self.poll_interval_s)
                 trader.poll(day.isoformat())
-            trader.close_session((day + timedelta(days=1)).isoformat(), day.isoformat())
+            trader.close_session(day.isoformat(), day.isoformat(), parse_instant(trader.broker_clock()["timestamp"]))
         finally:
             self.save_alpaca(trader)
         return [e for e in self.alpaca_ledger().events() if e.get("event") == "fill" and e["client_order_id"] in wanted]

@@ -227,9 +227,12 @@ class LiveExecutor:
         client_order_id: str | None = None,
         timestamp: Any = None,
         order_type: str = "market",
+        session_close: str | None = None,
     ) -> dict[str, Any]:
-        """Send a day market order; ``price`` (the reference price) is only used for the
-        ``max_order_size`` check, which raises ValueError before anything is sent."""
+        """Send a market order (DAY under "cancel", GTC under "keep" and for crypto pairs such as
+        "BTC/USD", which Alpaca trades GTC only); ``price`` (the reference price) is only used for
+        the ``max_order_size`` check, which raises ValueError before anything is sent.
+        ``session_close`` (ISO), when given, is when the end-of-day rule may cancel the order."""
         if side not in ("buy", "sell"):
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r} for {symbol}")
         if not (math.isfinite(qty) and qty > 0):
@@ -245,10 +248,10 @@ class LiveExecutor:
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
-        tif = TimeInForce.DAY if self.unfilled_at_close == "cancel" else TimeInForce.GTC
+        tif = TimeInForce.DAY if self.unfilled_at_close == "cancel" and "/" not in symbol else TimeInForce.GTC
         request = MarketOrderRequest(symbol=symbol, qty=qty, side=OrderSide(side), time_in_force=tif, client_order_id=coid)
         self._write(self.tracker.track(coid, symbol, side, float(qty), timestamp, reference_price=price,
-                                       order_type=order_type))
+                                       order_type=order_type, session_close=session_close))
         try:
             order, adopted = self._send(request, coid)
         except ConnectionError as error:
@@ -311,16 +314,29 @@ class LiveExecutor:
         """Symbols with a working order (the live loop sends no second order for them)."""
         return self.tracker.open_symbols()
 
-    def close_session(self, day: Any, timestamp: Any = None) -> list[dict[str, Any]]:
-        """End-of-day rule for orders submitted before ``day`` (ISO date): "cancel" cancels the
-        ones still open and records their final status (and any fill that raced the cancel);
-        "keep" leaves them working. Returns the new fill events."""
+    def broker_clock(self) -> dict[str, Any]:
+        """Alpaca's market clock: timestamp, is_open, next_open, next_close (ISO with offset)."""
+        return dict(self._require().get_clock())
+
+    @staticmethod
+    def _session_over(order: Mapping[str, Any], day: Any, now: datetime | None) -> bool:
+        """An order's session is over when its recorded ``session_close`` is at or before ``now``
+        (the broker's clock), else when it was submitted on a date before ``day``."""
+        close = order.get("session_close")
+        if close and now is not None:
+            return parse_instant(close) <= now
+        return str(order.get("timestamp") or "")[:10] < str(day)[:10]
+
+    def close_session(self, day: Any, timestamp: Any = None, now: datetime | None = None) -> list[dict[str, Any]]:
+        """End-of-day rule for the open orders whose session is over (``_session_over``):
+        "cancel" cancels them and records their final status (and any fill that raced the
+        cancel); "keep" leaves them working. Returns the new fill events."""
         if self.unfilled_at_close == "keep":
             return []
-        if not any(str(o.get("timestamp") or "")[:10] < str(day)[:10] for o in self.tracker.open_orders()):
+        if not any(self._session_over(o, day, now) for o in self.tracker.open_orders()):
             return []
         fills = self.poll(timestamp)
-        stale = [o for o in self.tracker.open_orders() if str(o.get("timestamp") or "")[:10] < str(day)[:10]]
+        stale = [o for o in self.tracker.open_orders() if self._session_over(o, day, now)]
         for order in stale:
             logger.info("end of day: canceling %s %s %s (%g of %g filled)", order["side"], order["symbol"],
                         order["client_order_id"], order["filled_qty"], order["qty"])
@@ -444,6 +460,12 @@ class LiveExecutor:
             self.tracker.load_state(state["tracker"])
         self.expected_positions = {s: float(q) for s, q in state.get("expected_positions", {}).items()}
         self.synced_at = datetime.fromisoformat(state["synced_at"]) if state.get("synced_at") else None
+
+
+def parse_instant(value: Any) -> datetime:
+    """An aware datetime from an ISO string ("Z" or an offset) or a datetime (naive = UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _manual_id(symbol: str, side: str, qty: float, timestamp: Any) -> str:

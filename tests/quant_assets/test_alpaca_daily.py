@@ -54,6 +54,12 @@ def _upstream():
     return [portfolio.portfolio_targets, market.prices, alpha.rankings, market.universe]
 
 
+def _session(fake, day: date, is_open: bool) -> None:
+    """The broker's clock during `day`'s session (19:00Z, close 20:00Z) or just after its close."""
+    fake.clock = {"is_open": is_open, "timestamp": f"{day}T{'19:00:00' if is_open else '20:00:01'}Z",
+                  "next_close": f"{day}T20:00:00Z"}
+
+
 def _holdings(path, day: date) -> dict[str, float]:
     frame = Warehouse(path).read("holdings").filter(pl.col("date") == day)
     return dict(frame.select("ticker", "shares").iter_rows())
@@ -65,6 +71,7 @@ def test_daily_alpaca_orders_fill_later_and_holdings_follow(sim_resources, insta
     resources = {**sim_resources, "broker": BrokerResource(kind="alpaca", state_dir=str(state), fill_wait_s=0.2,
                                                            poll_interval_s=0.05)}
     day_one = (portfolio.holdings, portfolio.trade_list, trading.orders)
+    _session(fake, D1, is_open=True)
     assert _run(resources, instance, D1, *day_one).success
     assert _holdings(warehouse_path, D1) == {"CASH": 100_000.0}, "holdings start from the account"
     assert not (state / "paper_broker").exists()
@@ -77,9 +84,14 @@ def test_daily_alpaca_orders_fill_later_and_holdings_follow(sim_resources, insta
     assert _run(resources, instance, D1, trading.fills).success
     fills = Warehouse(warehouse_path).read("fills")
     assert fills.select("ticker", "shares", "price").rows() == [("AAA", 40.0, pytest.approx(101.5))]
+    assert len(fake.open_orders()) == 2 and fake.deletes == 0, "the session is not over: orders keep working"
+    _session(fake, D1, is_open=False)
+    assert _run(resources, instance, D1, trading.fills).success
+    assert Warehouse(warehouse_path).read("fills").equals(fills)
     assert {o["client_order_id"]: o["status"] for o in fake.orders}[aaa] == "canceled", "end of day: the rest is canceled"
     assert fake.open_orders() == []
 
+    _session(fake, D2, is_open=True)
     fake.faults = ["504", "429"]  # D2: the first order is accepted then 504, the second refused once
     assert _run(resources, instance, D2, *day_one).success
     assert _holdings(warehouse_path, D2) == {"CASH": pytest.approx(100_000.0 - 40 * 101.5), "AAA": 40.0}

@@ -27,6 +27,8 @@ class FakeAlpaca:
         self.hold = False
         self.poll_faults: list[str] = []
         self.deletes = 0
+        self.clock = {"is_open": True, "timestamp": "2025-01-02T15:00:00Z", "next_open": "2025-01-03T14:30:00Z",
+                      "next_close": "2025-01-02T21:00:00Z"}
         self.delay = delay
         self.orders: list[dict] = []
         self.positions: dict[str, float] = {}
@@ -130,7 +132,7 @@ class FakeAlpaca:
                         equity = fake.cash + sum(q * fake.prices.get(s, fake.price) for s, q in fake.positions.items())
                         return self._send(200, {"id": "acct", "status": "ACTIVE", "cash": str(fake.cash), "equity": str(equity)})
                     if url.path == "/v2/clock":
-                        return self._send(200, {"is_open": True, "timestamp": "2025-01-02T15:00:00Z"})
+                        return self._send(200, dict(fake.clock))
                     if url.path == "/v2/positions":
                         return self._send(200, [
                             {"symbol": s, "qty": str(abs(q)), "side": "long" if q > 0 else "short",
