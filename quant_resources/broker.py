@@ -78,9 +78,12 @@ class BrokerResource(ConfigurableResource):
         from quant_lib.execution.ledger import fills_of_orders_since
 
         trader = self.live_executor()
-        trader.sync(day.isoformat())
-        self.save_alpaca(trader)
-        live = trader.get_portfolio_state()
+        try:
+            trader.sync(day.isoformat())
+            live = trader.get_portfolio_state()
+        finally:
+            self.save_alpaca(trader)
+            trader.disconnect()
         since, cash_since = fills_of_orders_since(trader.tracker.orders.values(), day.isoformat())
         cash = live["cash"] - cash_since
         positions = {s: [p["qty"] - since.get(s, 0.0), p["avg_price"], p["current_price"]] for s, p in live["positions"].items()}
@@ -165,8 +168,9 @@ class BrokerResource(ConfigurableResource):
             return submit_trades(None, day, trades, submit=submit), []
         finally:
             self.save_alpaca(trader)
+            trader.disconnect()
 
-    def alpaca_fill_events(self, day: date, client_order_ids: list[str], clock=None, sleep=None) -> list[dict[str, Any]]:
+    def alpaca_fill_events(self, day: date, client_order_ids: list[str], timer=None, sleep=None) -> list[dict[str, Any]]:
         """Poll the day's orders until all are closed or `fill_wait_s` passed; then the
         end-of-day rule for every order whose session is over by the broker's clock ("cancel":
         cancel it and record its final status; an order queued for a session not yet over
@@ -176,19 +180,20 @@ class BrokerResource(ConfigurableResource):
 
         from quant_resources.brokers.alpaca import parse_instant
 
-        clock, sleep = clock or time.monotonic, sleep or time.sleep
+        timer, sleep = timer or time.monotonic, sleep or time.sleep
         trader = self.live_executor()
         wanted = set(client_order_ids)
         try:
-            deadline = clock() + self.fill_wait_s
+            deadline = timer() + self.fill_wait_s
             market_open = bool(trader.broker_clock().get("is_open"))
             trader.poll(day.isoformat())
-            while market_open and any(o["client_order_id"] in wanted for o in trader.tracker.open_orders()) and clock() < deadline:
+            while market_open and any(o["client_order_id"] in wanted for o in trader.tracker.open_orders()) and timer() < deadline:
                 sleep(self.poll_interval_s)
                 trader.poll(day.isoformat())
             trader.close_session(day.isoformat(), day.isoformat(), parse_instant(trader.broker_clock()["timestamp"]))
         finally:
             self.save_alpaca(trader)
+            trader.disconnect()
         return [e for e in self.alpaca_ledger().events() if e.get("event") == "fill" and e["client_order_id"] in wanted]
 
 
