@@ -235,3 +235,25 @@ def test_daily_broker_recovers_a_crash_between_broker_fill_and_ledger_write(fake
     assert [(f["qty"], f["price"]) for f in fills] == [(6.0, 99.0), (4.0, 101.0)]
     assert final.expected_positions == fake.positions == {"AAPL": 10.0}
     assert len(fake.orders) == 1 and duplicate_client_order_ids(broker.alpaca_ledger().events()) == []
+
+
+def test_daily_keep_rule_leaves_orders_working_and_skips_their_tickers(fake, tmp_path):
+    from datetime import date
+
+    import polars as pl
+
+    from quant_resources.broker import BrokerResource
+
+    broker = BrokerResource(kind="alpaca", state_dir=str(tmp_path / "state"), unfilled_at_close="keep")
+    fake.hold = True
+    cash = pl.DataFrame({"date": [date(2024, 6, 3)], "ticker": ["CASH"], "shares": [100_000.0]})
+    trades = pl.DataFrame({"ticker": ["AAA", "BBB"], "side": ["BUY", "BUY"], "shares": [10, 5], "price": [100.0, 100.0]})
+    first, mismatches = broker.alpaca_orders(date(2024, 6, 3), trades.head(1), cash)
+    assert mismatches == [] and first["status"].to_list() == ["accepted"] and fake.orders[0]["time_in_force"] == "gtc"
+    fake.clock = {**fake.clock, "is_open": False, "timestamp": "2025-01-03T21:00:01Z"}  # the session is over
+    second, _ = broker.alpaca_orders(date(2024, 6, 4), trades, cash)
+    assert dict(second.select("ticker", "status").iter_rows()) == {"AAA": "skipped", "BBB": "accepted"}
+    assert fake.deletes == 0 and len(fake.open_orders()) == 2, "keep: nothing cancelled, nothing doubled"
+    fake.fill(first["client_order_id"][0], price=98.0)
+    events = broker.alpaca_fill_events(date(2024, 6, 3), first["client_order_id"].to_list())
+    assert [(e["symbol"], e["qty"], e["price"]) for e in events] == [("AAA", 10.0, 98.0)]
