@@ -65,6 +65,7 @@ def _holdings(path, day: date) -> dict[str, float]:
     return dict(frame.select("ticker", "shares").iter_rows())
 
 
+@pytest.mark.slow
 def test_daily_alpaca_orders_fill_later_and_holdings_follow(sim_resources, instance, warehouse_path, fake):
     _seed(warehouse_path)
     state = warehouse_path.parent / "state"
