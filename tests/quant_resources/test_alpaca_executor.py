@@ -257,3 +257,15 @@ def test_daily_keep_rule_leaves_orders_working_and_skips_their_tickers(fake, tmp
     fake.fill(first["client_order_id"][0], price=98.0)
     events = broker.alpaca_fill_events(date(2024, 6, 3), first["client_order_id"].to_list())
     assert [(e["symbol"], e["qty"], e["price"]) for e in events] == [("AAA", 10.0, 98.0)]
+
+
+def test_unconfirmed_order_is_looked_up_then_closed_not_found(fake):
+    executor = _executor(max_retries=2)
+    executor.connect()
+    fake.faults = ["429", "429"]
+    record = executor.submit_order("AAPL", "buy", 1, 100.0, "qp-lost", "2025-01-02T15:00:00")
+    assert record["status"] == "unconfirmed" and "not confirmed" in record["reason"] and fake.orders == []
+    assert executor.open_symbols() == {"AAPL"}, "no second order while its fate is unknown"
+    assert executor.poll() == [] and executor.open_symbols() == set()
+    closed = [e for e in executor.ledger.events if e["event"] == "status"]
+    assert [(e["status"], e["closed"]) for e in closed] == [("not_found", True)]
