@@ -160,6 +160,8 @@ class BrokerResource(ConfigurableResource):
                        if str(o.get("timestamp") or "")[:10] < day.isoformat()}
 
             def submit(ticker, side, qty, price, coid):
+                if coid in trader.tracker.orders:  # adopted after a crash: the id names its day
+                    trader.tracker.orders[coid]["timestamp"] = day.isoformat()
                 if ticker in working:
                     return {"status": "skipped", "qty": 0.0, "reason": f"working order {working[ticker]} of an earlier day"}
                 return trader.submit_order(ticker, side, qty, price, client_order_id=coid, timestamp=day.isoformat(),

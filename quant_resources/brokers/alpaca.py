@@ -61,6 +61,7 @@ BASE_URL_ENV = "APCA_API_BASE_URL"
 OPEN_STATUSES = OPEN_ORDER_STATUSES
 UNFILLED_AT_CLOSE = ("cancel", "keep")
 ADOPTION_LOOKBACK = timedelta(days=1)
+ORDER_PAGE = 500
 
 
 class ReconcileError(RuntimeError):
@@ -344,18 +345,32 @@ class LiveExecutor:
                 self.cancel_order(order["order_id"])
         return fills + self.poll(timestamp) if stale else fills
 
-    def _adopt_recent(self, timestamp: Any = None) -> int:
-        """Fold every order of ours the broker got since the last sync (less ADOPTION_LOOKBACK)
-        into the tracker: unseen orders are adopted with their fills. Returns how many were new."""
+    def _recent_orders(self) -> list[dict[str, Any]]:
+        """Every order the broker got since the last sync (or now, without one) less
+        ADOPTION_LOOKBACK, oldest first, in pages of ORDER_PAGE."""
+        from alpaca.common.enums import Sort
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        after = self.synced_at - ADOPTION_LOOKBACK if self.synced_at is not None else None
-        reports = self._require().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=after, limit=500))
+        after = (self.synced_at or self.clock()) - ADOPTION_LOOKBACK
+        reports: list[dict[str, Any]] = []
+        while True:
+            page = self._require().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, after=after,
+                                                                limit=ORDER_PAGE, direction=Sort.ASC))
+            reports += page
+            if len(page) < ORDER_PAGE or not page[-1].get("submitted_at"):
+                return reports
+            after = parse_instant(page[-1]["submitted_at"])
+
+    def _adopt_recent(self, timestamp: Any = None) -> int:
+        """Fold every order of ours (client id prefix) from ``_recent_orders`` into the tracker:
+        unseen ones are adopted with their fills, dated by the broker's ``submitted_at``.
+        Returns how many were new."""
         prefix = f"{CLIENT_ORDER_ID_PREFIX}-"
-        ours = [r for r in reports if str(r.get("client_order_id") or "").startswith(prefix)]
+        ours = [r for r in self._recent_orders() if str(r.get("client_order_id") or "").startswith(prefix)]
         known = set(self.tracker.orders)
-        events = self._write([e for r in ours for e in self.tracker.apply(r, timestamp)])
+        events = self._write([e for r in ours for e in self.tracker.apply(
+            r, timestamp if r["client_order_id"] in known else r.get("submitted_at") or timestamp)])
         adopted = len({r["client_order_id"] for r in ours} - known)
         if adopted:
             logger.warning("Adopted %d orders found at the broker that the local ledger had not seen (%d fills)",
