@@ -87,17 +87,22 @@ def orders(context: AssetExecutionContext, trade_list: pl.DataFrame, holdings: p
     description="One row per fill: ticker, side, shares, price, commission, cash effect (feeds the next day's holdings).",
 )
 def fills(context: AssetExecutionContext, orders: pl.DataFrame, broker: BrokerResource):
-    frame = fills_of(orders) if broker.kind == "paper" else _alpaca_fills(orders, broker)
-    return Output(frame, metadata={"fills": frame.height, "cash_effect": float(frame["cash_effect"].sum())})
+    frame, still_open = (fills_of(orders), 0) if broker.kind == "paper" else _alpaca_fills(orders, broker)
+    if still_open:
+        context.log.info(f"{still_open} orders still working: their later fills come with the next poll")
+    return Output(frame, metadata={"fills": frame.height, "cash_effect": float(frame["cash_effect"].sum()),
+                                   "open_orders": still_open})
 
 
-def _alpaca_fills(orders: pl.DataFrame, broker: BrokerResource) -> pl.DataFrame:
-    """One row per fill increment of each day's Alpaca orders (from the ledger)."""
-    frames = []
+def _alpaca_fills(orders: pl.DataFrame, broker: BrokerResource) -> tuple[pl.DataFrame, int]:
+    """One row per fill increment of each day's Alpaca orders (from the ledger), and how many of
+    those orders are still working."""
+    frames, still_open = [], 0
     for (day,), day_orders in orders.partition_by("date", as_dict=True).items():
-        events = broker.alpaca_fill_events(day, day_orders["client_order_id"].to_list())
+        events, working = broker.alpaca_fill_events(day, day_orders["client_order_id"].to_list())
+        still_open += working
         frames.append(pl.DataFrame(
             [(day, e["client_order_id"], e["symbol"], e["side"], e["qty"], e["price"], e["commission"],
               (-1.0 if e["side"] == "buy" else 1.0) * e["qty"] * e["price"] - e["commission"]) for e in events],
             schema=FILL_COLUMNS, orient="row"))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=FILL_COLUMNS)
+    return (pl.concat(frames) if frames else pl.DataFrame(schema=FILL_COLUMNS)), still_open

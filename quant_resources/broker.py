@@ -172,12 +172,13 @@ class BrokerResource(ConfigurableResource):
             self.save_alpaca(trader)
             trader.disconnect()
 
-    def alpaca_fill_events(self, day: date, client_order_ids: list[str], timer=None, sleep=None) -> list[dict[str, Any]]:
+    def alpaca_fill_events(self, day: date, client_order_ids: list[str], timer=None,
+                           sleep=None) -> tuple[list[dict[str, Any]], int]:
         """Poll the day's orders until all are closed or `fill_wait_s` passed; then the
         end-of-day rule for every order whose session is over by the broker's clock ("cancel":
         cancel it and record its final status; an order queued for a session not yet over
-        keeps working, and the next run's poll records it); returns the ledger's fill events of
-        those orders (one per fill increment)."""
+        keeps working, and the next run's poll records it). Returns the ledger's fill events of
+        those orders (one per fill increment) and how many of them are still open."""
         import time
 
         from quant_resources.brokers.alpaca import parse_instant
@@ -193,10 +194,12 @@ class BrokerResource(ConfigurableResource):
                 sleep(self.poll_interval_s)
                 trader.poll(day.isoformat())
             trader.close_session(day.isoformat(), day.isoformat(), parse_instant(trader.broker_clock()["timestamp"]))
+            still_open = sum(o["client_order_id"] in wanted for o in trader.tracker.open_orders())
         finally:
             self.save_alpaca(trader)
             trader.disconnect()
-        return [e for e in self.alpaca_ledger().events() if e.get("event") == "fill" and e["client_order_id"] in wanted]
+        events = [e for e in self.alpaca_ledger().events() if e.get("event") == "fill" and e["client_order_id"] in wanted]
+        return events, still_open
 
 
 def broker_from_settings(settings) -> BrokerResource:

@@ -82,7 +82,9 @@ def test_daily_alpaca_orders_fill_later_and_holdings_follow(sim_resources, insta
     aaa = sent.filter(pl.col("ticker") == "AAA")["client_order_id"][0]
     fake.fill(aaa, qty=30, price=101.0)
     fake.fill(aaa, qty=10, price=103.0)  # two partial fills before `fills` polls
-    assert _run(resources, instance, D1, trading.fills).success
+    result = _run(resources, instance, D1, trading.fills)
+    assert result.success
+    assert result.asset_materializations_for_node("fills")[0].metadata["open_orders"].value == 2
     fills = Warehouse(warehouse_path).read("fills")
     assert fills.select("ticker", "shares", "price").rows() == [("AAA", 40.0, pytest.approx(101.5))]
     assert len(fake.open_orders()) == 2 and fake.deletes == 0, "the session is not over: orders keep working"

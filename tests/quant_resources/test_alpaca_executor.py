@@ -255,8 +255,8 @@ def test_daily_keep_rule_leaves_orders_working_and_skips_their_tickers(fake, tmp
     assert dict(second.select("ticker", "status").iter_rows()) == {"AAA": "skipped", "BBB": "accepted"}
     assert fake.deletes == 0 and len(fake.open_orders()) == 2, "keep: nothing cancelled, nothing doubled"
     fake.fill(first["client_order_id"][0], price=98.0)
-    events = broker.alpaca_fill_events(date(2024, 6, 3), first["client_order_id"].to_list())
-    assert [(e["symbol"], e["qty"], e["price"]) for e in events] == [("AAA", 10.0, 98.0)]
+    events, still_open = broker.alpaca_fill_events(date(2024, 6, 3), first["client_order_id"].to_list())
+    assert [(e["symbol"], e["qty"], e["price"]) for e in events] == [("AAA", 10.0, 98.0)] and still_open == 0
 
 
 def test_unconfirmed_order_is_looked_up_then_closed_not_found(fake):
