@@ -269,3 +269,28 @@ def test_unconfirmed_order_is_looked_up_then_closed_not_found(fake):
     assert executor.poll() == [] and executor.open_symbols() == set()
     closed = [e for e in executor.ledger.events if e["event"] == "status"]
     assert [(e["status"], e["closed"]) for e in closed] == [("not_found", True)]
+
+
+def test_live_loop_crash_with_partially_filled_orders_resumes_without_loss(fake, tmp_path):
+    from quant_lib.live import bar_groups, synthetic_bars
+    from quant_resources.ledger import FileLedgerSink
+    from quant_resources.state import SystemStateManager
+
+    fake.hold = True
+    bars = bar_groups(synthetic_bars(["AAPL", "MSFT"], n_bars=40, seed=4, bars_per_day=100))
+    store, sink = SystemStateManager(tmp_path / "system_state.pt"), FileLedgerSink(tmp_path / "ledger", "alpaca")
+    crashed = _loop(store, sink, checkpoint_interval=10)
+    for number, bar in enumerate(bars[:25]):
+        crashed.process_bar(bar)
+        fake.fill(qty=1.0, price=100.0 + number)  # every open order fills 1 share a bar
+    atexit.unregister(crashed.shutdown)  # crash at bar 25: fills of bars 21-25 never reached the ledger
+    assert fake.open_orders(), "orders are still working at the crash"
+    fake.fill(qty=1.0, price=130.0)  # and the broker keeps filling while the loop is down
+    resumed = _loop(store, sink, checkpoint_interval=10)
+    assert resumed.bar_counter == 20
+    for bar in bars:
+        resumed.process_bar(bar)
+    resumed.shutdown()
+    _ledger_fills_match_broker(sink, fake)
+    ids = [o["client_order_id"] for o in fake.orders]
+    assert len(ids) == len(set(ids))
