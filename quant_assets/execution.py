@@ -33,7 +33,7 @@ def ledger_root() -> Path:
     return Path(get_settings().warehouse_dir) / "ledger"
 
 
-@asset(**EXECUTION, description="Fills of the live loop (paper or Alpaca) from its ledger files, one row per client order id.")
+@asset(**EXECUTION, description="Fills of the live loop (paper or Alpaca) from its ledger files, one row per fill (per fill increment on Alpaca).")
 def live_fills():
     fills, _ = read_ledger(ledger_root())
     return Output(fills, metadata={"fills": fills.height, "runs": fills["run"].n_unique()})

@@ -245,7 +245,7 @@ class SelfTrainer:
         fills = [f for s in trade_signals for f in self._execute(s, prices, equity, not ok, timestamp)]
         state = self.book()
         equity = float(state["equity"])
-        self.performance.trade_history.extend(f for f in fills if f.get("status") == "filled")
+        self.performance.trade_history.extend(f for f in fills if f.get("status") in ("filled", "partially_filled") and f.get("qty"))
         self.performance.update(equity, asset_returns, self._directions(predictions))
         self.risk["previous_equity"] = equity
         retrained = self._maybe_retrain()
