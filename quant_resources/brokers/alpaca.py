@@ -408,6 +408,12 @@ class LiveExecutor:
 
     def close_all_positions(self, prices: Mapping[str, float] | None = None, timestamp: Any = None,
                             decision: str | None = None) -> list[dict[str, Any]]:
+        """Cancel every working order (recording what filled meanwhile), then flatten each position."""
+        working = [o for o in self.tracker.open_orders() if o["order_id"]]
+        for order in working:
+            self.cancel_order(order["order_id"])
+        if working:
+            self.poll(timestamp)
         decision = decision or f"close_all|{timestamp}"
         return [self.close_position(s, None, client_order_id(decision, s, "close_all"), timestamp)
                 for s in self.get_portfolio_state()["positions"]]

@@ -294,3 +294,16 @@ def test_live_loop_crash_with_partially_filled_orders_resumes_without_loss(fake,
     _ledger_fills_match_broker(sink, fake)
     ids = [o["client_order_id"] for o in fake.orders]
     assert len(ids) == len(set(ids))
+
+
+def test_close_all_cancels_working_orders_before_flattening(fake):
+    executor = _executor()
+    executor.connect()
+    executor.submit_order("AAPL", "buy", 5, 100.0, "qp-held", "2025-01-02T15:00:00")
+    fake.hold = True
+    executor.submit_order("MSFT", "buy", 7, 100.0, "qp-working", "2025-01-02T15:05:00")
+    fake.fill("qp-working", qty=3)
+    records = executor.close_all_positions(timestamp="2025-01-02T15:10:00")
+    statuses = {o["client_order_id"]: o["status"] for o in fake.orders}
+    assert statuses["qp-working"] == "canceled" and executor.tracker.orders["qp-working"]["filled_qty"] == 3
+    assert sorted((r["symbol"], r["side"], r["requested_qty"]) for r in records) == [("AAPL", "sell", 5.0), ("MSFT", "sell", 3.0)]
