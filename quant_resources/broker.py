@@ -119,7 +119,11 @@ class BrokerResource(ConfigurableResource):
 
         executor = LiveExecutor(paper=self.alpaca_paper, unfilled_at_close=self.unfilled_at_close, ledger=MemoryLedger())
         executor.connect()
-        saved = json.loads(self.alpaca_file.read_text()) if self.alpaca_file.exists() else {}
+        try:
+            saved = json.loads(self.alpaca_file.read_text()) if self.alpaca_file.exists() else {}
+        except (OSError, ValueError) as error:
+            raise RuntimeError(f"Alpaca order tracker {self.alpaca_file} is unreadable ({error}); restore it, or move "
+                               "it away to re-adopt the last day's orders from the broker") from error
         executor.load_state(saved)
         executor.ledger_segment = int(saved.get("ledger_segment", 0))
         self.alpaca_ledger().discard_after(executor.ledger_segment)

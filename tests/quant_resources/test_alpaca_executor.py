@@ -307,3 +307,13 @@ def test_close_all_cancels_working_orders_before_flattening(fake):
     statuses = {o["client_order_id"]: o["status"] for o in fake.orders}
     assert statuses["qp-working"] == "canceled" and executor.tracker.orders["qp-working"]["filled_qty"] == 3
     assert sorted((r["symbol"], r["side"], r["requested_qty"]) for r in records) == [("AAPL", "sell", 5.0), ("MSFT", "sell", 3.0)]
+
+
+def test_unreadable_daily_tracker_names_the_file(fake, tmp_path):
+    from quant_resources.broker import BrokerResource
+
+    broker = BrokerResource(kind="alpaca", state_dir=str(tmp_path / "state"))
+    broker.alpaca_file.parent.mkdir(parents=True)
+    broker.alpaca_file.write_text("{truncated")
+    with pytest.raises(RuntimeError, match="orders.json is unreadable"):
+        broker.live_executor()
