@@ -19,7 +19,8 @@ class StateStore(Protocol):
 class LedgerSink(Protocol):
     """Durable home of ledger events (orders, fills, equity). ``write_segment(segment, events)``
     writes the events recorded since the previous checkpoint as one unit named ``segment`` (the
-    bar counter); writing the same segment again replaces it, so a replay after a crash never
+    bar counter, or the previous segment + 1 for a second checkpoint on the same bar; numbers
+    only grow); writing the same segment again replaces it, so a replay after a crash never
     duplicates an event."""
 
     def write_segment(self, segment: int, events: list[dict[str, Any]]) -> Any: ...
