@@ -68,13 +68,17 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 @main.command()
 @click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
-@click.option("--interval", default="1d", show_default=True, help="Bar interval (daily bars go to the warehouse).")
+@click.option("--interval", default="1d", show_default=True,
+              help="1d: the market assets. 1m, 5m, 15m or 1h: the intraday_bars asset for ASSETS from "
+                   "INTRADAY_PROVIDER (limits such as Yahoo's 60 days of 5m bars are checked first).")
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1), help="Trading days to download, ending today.")
 def download(assets: str, interval: str, days: int) -> None:
     """Materialize the market assets (universe, prices, fundamentals) for the last DAYS trading days
-    from the configured provider (MARKET_DATA_PROVIDER; simulated by default)."""
+    from the configured provider (MARKET_DATA_PROVIDER; simulated by default); with an intraday
+    --interval, the intraday_bars asset for ASSETS (the partitions keep the symbols and intervals
+    they already hold)."""
     if interval != "1d":
-        raise click.UsageError("intraday download is the intraday_bars asset (issue 9); use --interval 1d here")
+        return _download_intraday(_symbols(assets), interval, days)
     from quant_assets.run_daily import prepare_dagster_home
 
     prepare_dagster_home()
@@ -97,6 +101,41 @@ def download(assets: str, interval: str, days: int) -> None:
     if not all(r.success for r in results):
         raise click.ClickException("download failed; see the log")
     click.echo(f"market data {first} .. {last} in the warehouse")
+
+
+def _download_intraday(symbols: list[str], interval: str, days: int) -> None:
+    from quant_assets.download import INTRADAY_INTERVALS
+
+    if interval not in INTRADAY_INTERVALS:
+        raise click.BadParameter(f"{interval!r}: use 1d or one of {', '.join(INTRADAY_INTERVALS)}", param_hint="--interval")
+    from quant_assets.run_daily import prepare_dagster_home
+
+    prepare_dagster_home()
+    from dagster import DagsterInstance
+
+    from quant_assets.definitions import defs
+    from quant_assets.download import DownloadError, download_intraday
+    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.market_data import MarketDataResource
+    from quant_resources.run_recovery import recover_and_report
+    from quant_resources.settings import get_settings
+    from quant_resources.warehouse import Warehouse
+
+    settings = get_settings()
+    last = latest_trading_day(date.today())
+    first = shift_trading_days(last, -(days - 1))
+    instance = DagsterInstance.get()
+    recover_and_report(instance)
+    try:
+        held = download_intraday(defs, instance, MarketDataResource.from_settings(settings), Warehouse(settings.duckdb_path),
+                                 symbols, interval, first, last, click.echo)
+    except DownloadError as error:
+        raise click.ClickException(str(error)) from error
+    for row in held.iter_rows(named=True):
+        click.echo(f"{row['ticker']:10s} {row['interval']:4s} {row['bars']:7d} bars  {row['first']} .. {row['last']}")
+    missing = sorted(set(symbols) - set(held["ticker"].to_list()))
+    if missing:
+        raise click.ClickException(f"no {interval} bars for {', '.join(missing)} in {first} .. {last}")
 
 
 @main.command()
