@@ -281,9 +281,10 @@ def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = No
         raise
     stats = getattr(feed, "stats", None)
     if stats is not None:
-        logger.info("feed %s: %d bars in %d groups, %d duplicates dropped, %d still forming, %d late, %d gaps "
-                    "(%d bars missing), %d retries", feed.name, stats.bars, stats.groups, stats.duplicates,
-                    stats.partial, stats.late, stats.gaps, stats.missing_bars, stats.retries)
+        logger.info("feed %s: %d bars in %d groups, %d symbol-bars absent from their group, %d duplicates, "
+                    "%d outside sessions, %d still forming (refetched), %d late, %d gaps (%d bars missing), %d retries",
+                    feed.name, stats.bars, stats.groups, stats.absent, stats.duplicates, stats.outside, stats.partial,
+                    stats.late, stats.gaps, stats.missing_bars, stats.retries)
     trainer.shutdown()
     return trainer
 

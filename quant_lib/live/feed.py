@@ -7,9 +7,13 @@ last one emitted, then sleeps until the next bar of the session grid closes, all
 injected ``Clock``. The assembly rules (``closed_bars``, ``count_gaps``) are pure:
 
 - duplicate (symbol, timestamp) rows: the first is kept, the rest counted (``duplicates``);
+- a bar starting outside every session of the calendar (Alpaca's pre- and after-market stock
+  bars on XNYS) is dropped and counted (``outside``): the loop trades regular sessions only;
 - a bar is closed at min(start + interval, session close); a bar still forming is dropped and
   counted (``partial``): the next poll fetches it again once closed;
-- bars at or before the last one emitted are dropped (``late`` when they arrive after it);
+- bars at or before the last one emitted are dropped (``late`` when they arrive after it); a group
+  lacking some symbols (no trade in that bar, or a bar the provider publishes late) is emitted
+  without them and the absent symbol-bars are counted (``absent``);
 - a group whose start is more than one grid step after the previous group is a gap: the missing
   bar starts of the calendar's grid (``quant_lib.data.intraday.bar_grid``: sessions only, so a
   night or a weekend is not a gap) are counted and logged, never invented.
@@ -91,7 +95,9 @@ class FeedStats:
     bars: int = 0
     groups: int = 0
     duplicates: int = 0
+    outside: int = 0
     partial: int = 0
+    absent: int = 0
     late: int = 0
     gaps: int = 0
     missing_bars: int = 0
@@ -140,17 +146,19 @@ def next_bar_close(now: datetime, length: timedelta, calendar: str) -> tuple[dat
 
 def closed_bars(frame: pl.DataFrame, length: timedelta, now: datetime, after: datetime | None,
                 calendar: str) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Closed bars after ``after``, deduplicated, sorted by (timestamp, symbol), with the counts
-    of duplicates, bars still forming (partial) and bars at or before ``after`` (late)."""
+    """Closed in-session bars after ``after``, deduplicated, sorted by (timestamp, symbol), with
+    the counts of duplicates, bars outside any session, bars still forming (partial) and bars at
+    or before ``after`` (late)."""
     frame = frame.select(list(FEED_COLUMNS)).cast(FEED_COLUMNS)
     unique = frame.unique(["symbol", "timestamp"], keep="first", maintain_order=True)
     counts = {"duplicates": frame.height - unique.height}
     stamps = unique["timestamp"].dt.replace_time_zone(None).cast(pl.Datetime("ns")).to_numpy()
     close = session_close_of(stamps, calendar)
-    bar_end = np.where(np.isnat(close), stamps + np.timedelta64(int(length.total_seconds() * 1e9), "ns"),
-                       np.minimum(stamps + np.timedelta64(int(length.total_seconds() * 1e9), "ns"), close))
-    is_closed = bar_end <= _ns(now)
-    counts["partial"] = int((~is_closed).sum())
+    inside = ~np.isnat(close)
+    counts["outside"] = int((~inside).sum())
+    bar_end = np.minimum(stamps + np.timedelta64(int(length.total_seconds() * 1e9), "ns"), np.where(inside, close, stamps))
+    is_closed = inside & (bar_end <= _ns(now))
+    counts["partial"] = int((inside & ~is_closed).sum())
     fresh = np.ones(len(stamps), dtype=bool) if after is None else stamps > _ns(after)
     counts["late"] = int((is_closed & ~fresh).sum())
     kept = unique.filter(pl.Series(is_closed & fresh))
@@ -262,6 +270,7 @@ class PollingBarFeed:
         if counts["partial"]:
             logger.debug("%s: %d bar(s) still forming, fetched again next poll", self.name, counts["partial"])
         groups = bar_groups(bars)
+        self.stats.absent += len(self.symbols) * len(groups) - bars.height
         stamps = [_group_time(g) for g in groups]
         if self.after is not None:
             for before, after, missing in count_gaps(self.after, stamps, self.interval, self.calendar):

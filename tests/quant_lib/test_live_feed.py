@@ -72,10 +72,11 @@ def _stamps(groups):
 
 def test_closed_bars_dedupes_drops_forming_and_late_bars_with_counts():
     bars = tape(n=4)
-    frame = pl.concat([bars, bars.head(3)])
+    saturday = tape(n=1, start=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    frame = pl.concat([bars, bars.head(3), saturday])
     now = datetime(2025, 3, 3, 0, 17, tzinfo=UTC)  # bars 00:00, 00:05, 00:10 closed; 00:15 forming
-    kept, counts = closed_bars(frame, FIVE, now, datetime(2025, 3, 3, 0, 0, tzinfo=UTC), "24/7")
-    assert counts == {"duplicates": 3, "partial": 2, "late": 2}
+    kept, counts = closed_bars(frame, FIVE, now, datetime(2025, 3, 3, 0, 0, tzinfo=UTC), "24/5")
+    assert counts == {"duplicates": 3, "outside": 2, "partial": 2, "late": 2}
     assert kept["timestamp"].dt.minute().to_list() == [5, 5, 10, 10]
     assert kept["symbol"].to_list() == ["AAA", "BBB", "AAA", "BBB"]
 
@@ -121,11 +122,13 @@ def test_restart_resumes_after_the_saved_bar_without_skipping_or_repeating():
 
 def test_missing_bars_are_a_recorded_gap(caplog):
     clock = FakeClock(datetime(2025, 3, 3, 1, 1, tzinfo=UTC))
-    feed = PollingBarFeed(TapeSource(tape(drop={5, 6}), clock), ["AAA", "BBB"], "5m", clock, calendar="24/7")
+    feed = PollingBarFeed(TapeSource(tape(drop={5, 6, (8, "BBB")}), clock), ["AAA", "BBB"], "5m", clock,
+                          calendar="24/7")
     feed.resume_after(datetime(2025, 3, 3, 0, 10, tzinfo=UTC))
     with caplog.at_level(logging.WARNING):
         groups = feed.poll()
     assert len(groups) == 7 and feed.stats.gaps == 1 and feed.stats.missing_bars == 2
+    assert feed.stats.absent == 1 and set(groups[3]) == {"AAA"}  # 00:40 has no BBB bar
     assert "gap of 2 5m bar(s) between 2025-03-03T00:20:00+00:00 and 2025-03-03T00:35:00+00:00" in caplog.text
 
 
