@@ -78,7 +78,14 @@ def download(assets: str, interval: str, days: int) -> None:
     --interval, the intraday_bars asset for ASSETS (the partitions keep the symbols and intervals
     they already hold)."""
     if interval != "1d":
-        return _download_intraday(_symbols(assets), interval, days)
+        from quant_assets.download import INTRADAY_INTERVALS, DownloadError, run_download
+
+        if interval not in INTRADAY_INTERVALS:
+            raise click.BadParameter(f"{interval!r}: use 1d or one of {', '.join(INTRADAY_INTERVALS)}", param_hint="--interval")
+        try:
+            return run_download(_symbols(assets), interval, days, click.echo)
+        except DownloadError as error:
+            raise click.ClickException(str(error)) from error
     from quant_assets.run_daily import prepare_dagster_home
 
     prepare_dagster_home()
@@ -101,41 +108,6 @@ def download(assets: str, interval: str, days: int) -> None:
     if not all(r.success for r in results):
         raise click.ClickException("download failed; see the log")
     click.echo(f"market data {first} .. {last} in the warehouse")
-
-
-def _download_intraday(symbols: list[str], interval: str, days: int) -> None:
-    from quant_assets.download import INTRADAY_INTERVALS
-
-    if interval not in INTRADAY_INTERVALS:
-        raise click.BadParameter(f"{interval!r}: use 1d or one of {', '.join(INTRADAY_INTERVALS)}", param_hint="--interval")
-    from quant_assets.run_daily import prepare_dagster_home
-
-    prepare_dagster_home()
-    from dagster import DagsterInstance
-
-    from quant_assets.definitions import defs
-    from quant_assets.download import DownloadError, download_intraday
-    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
-    from quant_resources.market_data import MarketDataResource
-    from quant_resources.run_recovery import recover_and_report
-    from quant_resources.settings import get_settings
-    from quant_resources.warehouse import Warehouse
-
-    settings = get_settings()
-    last = latest_trading_day(date.today())
-    first = shift_trading_days(last, -(days - 1))
-    instance = DagsterInstance.get()
-    recover_and_report(instance)
-    try:
-        held = download_intraday(defs, instance, MarketDataResource.from_settings(settings), Warehouse(settings.duckdb_path),
-                                 symbols, interval, first, last, click.echo)
-    except DownloadError as error:
-        raise click.ClickException(str(error)) from error
-    for row in held.iter_rows(named=True):
-        click.echo(f"{row['ticker']:10s} {row['interval']:4s} {row['bars']:7d} bars  {row['first']} .. {row['last']}")
-    missing = sorted(set(symbols) - set(held["ticker"].to_list()))
-    if missing:
-        raise click.ClickException(f"no {interval} bars for {', '.join(missing)} in {first} .. {last}")
 
 
 @main.command()

@@ -105,3 +105,33 @@ def download_intraday(defs: Any, instance: Any, market_data: Any, warehouse: Any
         .agg(pl.len().alias("bars"), pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last"))
         .sort("ticker")
     )
+
+
+def run_download(symbols: Sequence[str], interval: str, days: int, echo: Callable[[str], None] = print) -> pl.DataFrame:
+    """`quant download --interval <intraday>`: the platform's definitions, instance, market data and
+    warehouse over the last ``days`` trading days; prints the bars held per requested symbol."""
+    from quant_assets.run_daily import prepare_dagster_home
+
+    prepare_dagster_home()
+    from dagster import DagsterInstance
+
+    from quant_assets.definitions import defs
+    from quant_lib.data.calendar import latest_trading_day, shift_trading_days
+    from quant_resources.market_data import MarketDataResource
+    from quant_resources.run_recovery import recover_and_report
+    from quant_resources.settings import get_settings
+    from quant_resources.warehouse import Warehouse
+
+    settings = get_settings()
+    last = latest_trading_day(date.today())
+    first = shift_trading_days(last, -(days - 1))
+    instance = DagsterInstance.get()
+    recover_and_report(instance)
+    held = download_intraday(defs, instance, MarketDataResource.from_settings(settings), Warehouse(settings.duckdb_path),
+                             symbols, interval, first, last, echo)
+    for row in held.iter_rows(named=True):
+        echo(f"{row['ticker']:10s} {row['interval']:4s} {row['bars']:7d} bars  {row['first']} .. {row['last']}")
+    missing = sorted(set(symbols) - set(held["ticker"].to_list()))
+    if missing:
+        raise DownloadError(f"no {interval} bars for {', '.join(missing)} in {first} .. {last} (the provider returned none: not listed or not traded then)")
+    return held
