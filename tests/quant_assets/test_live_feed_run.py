@@ -86,3 +86,19 @@ def test_cli_live_feed_defaults_and_errors(env):
     assert result.exit_code == 1
     assert "feed alpaca stopped: alpaca: no 5m bars for ZZZZ" in result.output and "state saved" in result.output
     assert SystemStateManager(warehouse / "state" / "system_state.pt").load()["bar_counter"] == 0
+
+
+def test_broker_alpaca_reads_alpaca_bars_by_default(env):
+    from tests.quant_resources.fake_alpaca import FakeAlpaca
+
+    warehouse, monkeypatch = env
+    clock = FakeClock(datetime(2025, 3, 4, 15, 1, tzinfo=UTC))
+    options = LiveOptions(strategy="ml", broker="alpaca", assets=["AAPL"], bars=3, warmup_bars=60, retrain=False,
+                          checkpoint_interval=0, run_name="feed", poll_delay=1.0)
+    with FakeAlpaca() as broker, FakeAlpacaData(xnys_tape(), clock) as data:
+        monkeypatch.setenv("APCA_API_BASE_URL", broker.url)
+        monkeypatch.setenv("APCA_API_DATA_URL", data.url)
+        trainer = run_live(options, warehouse, register_signals=False, clock=clock)
+    assert trainer.bar_counter == 3 and trainer.last_timestamp == datetime(2025, 3, 4, 15, 10, tzinfo=UTC)
+    assert {path for path, _ in data.requests} == {"/v2/stocks/bars"}
+    assert _equity_stamps(warehouse) == [datetime(2025, 3, 4, 15, 0, tzinfo=UTC) + k * FIVE for k in range(3)]
