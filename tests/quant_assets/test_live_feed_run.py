@@ -18,7 +18,8 @@ from quant_resources.ledger import FileLedgerSink
 from quant_resources.settings import get_settings
 from quant_resources.state import SystemStateManager
 from tests.quant_resources.fake_alpaca_data import FakeAlpacaData
-from tests.quant_resources.test_live_feeds import FakeClock, xnys_tape
+from tests.quant_lib.test_live_feed import FakeClock
+from tests.quant_resources.test_live_feeds import xnys_tape
 
 UTC = timezone.utc
 FIVE = timedelta(minutes=5)
@@ -62,7 +63,7 @@ def test_live_on_alpaca_bars_resumes_after_the_saved_bar_and_stops_cleanly_on_ou
         stamps = _equity_stamps(warehouse)
         start = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
         assert stamps == [start + k * FIVE for k in range(12)]  # none twice, none skipped
-        fake.faults = [503] * 10
+        fake.data_faults = [503] * 10
         clock.now_value += timedelta(minutes=10)
         with pytest.raises(FeedUnavailable, match="alpaca: unreachable after 3 attempts"):
             run_live(options, warehouse, register_signals=False, clock=clock)
@@ -89,16 +90,14 @@ def test_cli_live_feed_defaults_and_errors(env):
 
 
 def test_broker_alpaca_reads_alpaca_bars_by_default(env):
-    from tests.quant_resources.fake_alpaca import FakeAlpaca
-
     warehouse, monkeypatch = env
     clock = FakeClock(datetime(2025, 3, 4, 15, 1, tzinfo=UTC))
     options = LiveOptions(strategy="ml", broker="alpaca", assets=["AAPL"], bars=3, warmup_bars=60, retrain=False,
                           checkpoint_interval=0, run_name="feed", poll_delay=1.0)
-    with FakeAlpaca() as broker, FakeAlpacaData(xnys_tape(), clock) as data:
-        monkeypatch.setenv("APCA_API_BASE_URL", broker.url)
-        monkeypatch.setenv("APCA_API_DATA_URL", data.url)
+    with FakeAlpacaData(xnys_tape(), clock) as alpaca:  # the broker and its market data on one server
+        monkeypatch.setenv("APCA_API_BASE_URL", alpaca.url)
+        monkeypatch.setenv("APCA_API_DATA_URL", alpaca.url)
         trainer = run_live(options, warehouse, register_signals=False, clock=clock)
     assert trainer.bar_counter == 3 and trainer.last_timestamp == datetime(2025, 3, 4, 15, 10, tzinfo=UTC)
-    assert {path for path, _ in data.requests} == {"/v2/stocks/bars"}
+    assert {path for path, _ in alpaca.requests} == {"/v2/stocks/bars"}
     assert _equity_stamps(warehouse) == [datetime(2025, 3, 4, 15, 0, tzinfo=UTC) + k * FIVE for k in range(3)]

@@ -1,59 +1,44 @@
-"""A fake Alpaca market-data API on 127.0.0.1: `/v2/stocks/bars` and `/v1beta3/crypto/us/bars`.
+"""The fake Alpaca on 127.0.0.1 (`fake_alpaca.FakeAlpaca`: trading) plus the market-data endpoints
+`/v2/stocks/bars` and `/v1beta3/crypto/us/bars`, so one server plays the broker and its bars.
 
 Bars come from a tape in memory (timestamp, symbol, OHLCV); the server answers only with bars that
 have started by `clock.now()` (the newest one still forming, as the real API and Yahoo do), in
 the request's [start, end) window, as alpaca-py expects them (`{"bars": {symbol: [...]},
-"next_page_token": null}`). Scripted faults: `faults` holds HTTP statuses answered before any
-bars (503: the provider down), the symbol `BAD` answers 422 like the real API's invalid symbol."""
+"next_page_token": null}`). Scripted faults: `data_faults` holds HTTP statuses answered before
+any bars (503: the provider down); the symbol `BAD` answers 422 like the real API's invalid symbol."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import polars as pl
+
+from tests.quant_resources.fake_alpaca import FakeAlpaca
+
+DATA_PATHS = ("/v2/stocks/bars", "/v1beta3/crypto/us/bars")
 
 
 def _when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace(" ", "+").replace("Z", "+00:00"))
 
 
-class FakeAlpacaData:
-    def __init__(self, bars: pl.DataFrame, clock) -> None:
+class FakeAlpacaData(FakeAlpaca):
+    def __init__(self, bars: pl.DataFrame, clock, **kwargs) -> None:
         self.bars, self.clock = bars, clock
-        self.faults: list[int] = []
+        self.data_faults: list[int] = []
         self.requests: list[tuple[str, dict]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(**kwargs)
 
     def answer(self, path: str, query: dict) -> tuple[int, dict]:
         self.requests.append((path, query))
-        if self.faults:
-            status = self.faults.pop(0)
+        if self.data_faults:
+            status = self.data_faults.pop(0)
             return status, {"message": f"fake outage ({status})"}
         symbol = query.get("symbols", "")
         if symbol == "BAD":
             return 422, {"message": "invalid symbol: BAD"}
-        if path not in ("/v2/stocks/bars", "/v1beta3/crypto/us/bars"):
-            return 404, {"message": "not found"}
-        start, end = _when(query["start"]), _when(query["end"])
-        end = min(end, self.clock.now())
+        start, end = _when(query["start"]), min(_when(query["end"]), self.clock.now())
         stamp = pl.col("timestamp")
         rows = self.bars.filter((pl.col("symbol") == symbol) & (stamp >= start) & (stamp < end)).sort("timestamp")
         bars = [{"t": r["timestamp"].strftime("%Y-%m-%dT%H:%M:%SZ"), "o": r["open"], "h": r["high"], "l": r["low"],
@@ -61,21 +46,13 @@ class FakeAlpacaData:
         return 200, {"bars": {symbol: bars} if bars else {}, "next_page_token": None}
 
     def _handler(self):
-        fake = self
+        trading, fake = super()._handler(), self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(trading):
             def do_GET(self):
                 url = urlparse(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                status, body = fake.answer(url.path, query)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                if url.path not in DATA_PATHS:
+                    return super().do_GET()
+                return self._send(*fake.answer(url.path, {k: v[0] for k, v in parse_qs(url.query).items()}))
 
         return Handler

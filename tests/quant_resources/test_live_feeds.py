@@ -18,21 +18,10 @@ from quant_lib.live.feed import FeedError, FeedUnavailable
 from quant_resources.feeds import build_bar_feed, feed_calendar, is_transient
 from quant_resources.providers.ccxt_provider import CcxtSource
 from quant_resources.providers.yfinance_intraday import YFinanceIntraday
+from tests.quant_lib.test_live_feed import FakeClock
 from tests.quant_resources.fake_alpaca_data import FakeAlpacaData
 
 UTC = timezone.utc
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now_value, self.sleeps = now, []
-
-    def now(self) -> datetime:
-        return self.now_value
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now_value += timedelta(seconds=seconds)
 
 
 def xnys_tape(symbols=("AAPL",), first=date(2025, 2, 24), last=date(2025, 3, 7)) -> pl.DataFrame:
@@ -100,10 +89,10 @@ def test_alpaca_feed_errors_unknown_symbol_invalid_symbol_and_outage(alpaca_env,
         with pytest.raises(FeedError, match="alpaca: BAD 5m: HTTP 422") as error:
             build_bar_feed("alpaca", ["BAD"], "5m", clock=clock).history(10)
         assert not isinstance(error.value, FeedUnavailable)
-        fake.faults = [503, 503]
+        fake.data_faults = [503, 503]
         feed = build_bar_feed("alpaca", ["AAPL"], "5m", clock=clock, max_retries=3, backoff=1.0)
         assert len(feed.history(5)) == 5 and clock.sleeps == [1.0, 2.0]
-        fake.faults = [503] * 4
+        fake.data_faults = [503] * 4
         with pytest.raises(FeedUnavailable, match="alpaca: unreachable after 4 attempts: .*HTTP 503"):
             feed.poll()
     down = build_bar_feed("alpaca", ["AAPL"], "5m", clock=clock, max_retries=1, backoff=1.0)  # server gone
