@@ -197,7 +197,11 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
 @click.option("--poll-delay", default=2.0, show_default=True, type=click.FloatRange(min=0),
               help="Real feed: seconds after a bar closes before asking for it (provider latency).")
 @click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=1.0))
-@click.option("--checkpoint-interval", default=50, show_default=True, type=click.IntRange(0))
+@click.option("--max-catchup-days", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Real feed restart: refuse to resume from a state whose last bar is older (0: no limit).")
+@click.option("--checkpoint-interval", default=None, type=click.IntRange(0),
+              help="Bars between checkpoints (default 50 on the replay, 1 on a real feed: a restart then resumes "
+                   "exactly after the last bar processed).")
 @click.option("--retrain/--no-retrain", default=True, show_default=True)
 @click.option("--retrain-interval", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--retrain-min-samples", default=200, show_default=True, type=click.IntRange(1))
@@ -210,7 +214,8 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
 @click.option("--run-name", default="live", show_default=True, help="Ledger folder under warehouse/ledger/.")
 @click.option("--seed", default=7, show_default=True)
 def live(strategy: str, broker: str, feed: str | None, assets: str, interval: str, speed: float, bars: int | None,
-         warmup_bars: int, poll_delay: float, capital: float, checkpoint_interval: int, retrain: bool,
+         warmup_bars: int, poll_delay: float, max_catchup_days: float, capital: float,
+         checkpoint_interval: int | None, retrain: bool,
          retrain_interval: int, retrain_min_samples: int, sharpe_threshold: float, max_drawdown: float,
          daily_loss_limit: float, close_on_exit: bool | None, allow_mismatch: bool, run_name: str, seed: int) -> None:
     """Run the self-training live loop bar by bar (state: warehouse/state/system_state.pt; ledger:
@@ -226,13 +231,15 @@ def live(strategy: str, broker: str, feed: str | None, assets: str, interval: st
         raise click.UsageError(f"--speed applies to the simulated replay only; --feed {feed} runs at the market's pace")
     if feed == "simulated" and bars is None:
         bars = 2_000
+    if checkpoint_interval is None:
+        checkpoint_interval = 50 if feed == "simulated" else 1
     options = LiveOptions(strategy=strategy, broker=broker, assets=_symbols(assets), interval=interval, speed=speed,
                           bars=bars, seed=seed, capital=capital, checkpoint_interval=checkpoint_interval,
                           retrain=retrain, retrain_interval=retrain_interval, retrain_min_samples=retrain_min_samples,
                           sharpe_threshold=sharpe_threshold, max_drawdown=max_drawdown,
                           daily_loss_limit=daily_loss_limit, close_on_exit=close_on_exit,
                           allow_mismatch=allow_mismatch, run_name=run_name, feed=feed, warmup_bars=warmup_bars,
-                          poll_delay=poll_delay)
+                          poll_delay=poll_delay, max_catchup_days=max_catchup_days)
     try:
         trainer = run_live(options, _warehouse())
     except FeedError as error:

@@ -143,6 +143,7 @@ class LiveOptions:
     warmup_bars: int = 200
     poll_delay: float = 2.0
     feed_retries: int = 5
+    max_catchup_days: float = 5.0
 
 
 def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, Any] | None = None,
@@ -235,7 +236,8 @@ def build_feed(options: LiveOptions, clock: Any = None, source: Any = None) -> A
     settings = get_settings()
     return build_bar_feed(kind, options.assets, options.interval, clock=clock, source=source,
                           market_calendar=settings.market_calendar, ccxt_exchange=settings.ccxt_exchange,
-                          poll_delay=options.poll_delay, max_retries=options.feed_retries)
+                          poll_delay=options.poll_delay, max_retries=options.feed_retries,
+                          max_catchup_days=options.max_catchup_days)
 
 
 def feed_bars(trainer: Any, feed: Any, limit: int | None = None) -> int:

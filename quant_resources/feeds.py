@@ -114,7 +114,7 @@ def feed_calendar(kind: str, symbols: Sequence[str], market_calendar: str) -> st
 
 def build_bar_feed(kind: str, symbols: Sequence[str], interval: str, *, clock=None, source=None,
                    market_calendar: str = "XNYS", ccxt_exchange: str = "binance", poll_delay: float = 2.0,
-                   max_retries: int = 5, backoff: float = 2.0) -> PollingBarFeed:
+                   max_retries: int = 5, backoff: float = 2.0, max_catchup_days: float | None = 5.0) -> PollingBarFeed:
     """A ``PollingBarFeed`` over provider ``kind`` (``source``: an IntradaySource to use instead)."""
     from quant_lib.data.intraday import INTERVAL_MINUTES
 
@@ -129,4 +129,5 @@ def build_bar_feed(kind: str, symbols: Sequence[str], interval: str, *, clock=No
     return PollingBarFeed(
         IntradayBarSource(source if source is not None else intraday_source(kind, ccxt_exchange)), symbols, interval,
         clock or SystemClock(), calendar=calendar, poll_delay=poll_delay, max_retries=max_retries, backoff=backoff,
+        max_catchup=timedelta(days=max_catchup_days) if max_catchup_days else None,
     )

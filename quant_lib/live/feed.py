@@ -186,18 +186,27 @@ class PollingBarFeed:
     """Polls ``source`` for closed bars of ``symbols`` (see the module doc); iterate it forever."""
 
     def __init__(self, source: BarSource, symbols: Sequence[str], interval: str, clock: Clock, *,
-                 calendar: str = ALWAYS_OPEN, poll_delay: float = 2.0, max_retries: int = 5, backoff: float = 1.0):
+                 calendar: str = ALWAYS_OPEN, poll_delay: float = 2.0, max_retries: int = 5, backoff: float = 1.0,
+                 max_catchup: timedelta | None = None):
         self.source, self.symbols, self.interval, self.clock = source, list(symbols), interval, clock
         self.name = source.name
         self.length = timedelta(minutes=interval_minutes(interval))
         self.calendar, self.poll_delay = calendar, poll_delay
-        self.max_retries, self.backoff = max_retries, backoff
+        self.max_retries, self.backoff, self.max_catchup = max_retries, backoff, max_catchup
         self.after: datetime | None = None
         self.stats = FeedStats()
         self._closed_logged = False
 
     def resume_after(self, timestamp: datetime | None) -> None:
+        """Emit bars after ``timestamp``; ``FeedError`` when it is more than ``max_catchup`` ago
+        (a restart would trade every bar since, e.g. a state left by the replay)."""
         self.after = _utc(timestamp) if timestamp is not None else None
+        if self.after is not None and self.max_catchup is not None:
+            age = _utc(self.clock.now()) - self.after
+            if age > self.max_catchup:
+                raise FeedError(f"{self.name}: the saved state's last bar is {self.after.isoformat()}, {age.days} days "
+                                f"ago: resuming would trade every bar since (limit {self.max_catchup.days} days); "
+                                "start fresh (move the state file away) or raise the limit")
 
     def fetch(self, start: datetime, end: datetime) -> pl.DataFrame:
         """``source.fetch_bars`` with retries on ``FeedUnavailable`` (exponential backoff)."""

@@ -118,6 +118,9 @@ def test_restart_resumes_after_the_saved_bar_without_skipping_or_repeating():
     caught_up = feed.poll()
     assert _stamps(caught_up) == [datetime(2025, 3, 3, 1, 45, tzinfo=UTC) + k * FIVE for k in range(15)]
     assert feed.poll() == [] and feed.stats.late == 0
+    stale = PollingBarFeed(TapeSource(tape(), clock), ["AAA"], "5m", clock, max_catchup=timedelta(days=5))
+    with pytest.raises(FeedError, match="last bar is 2025-02-25T00:00:00\\+00:00, 6 days ago: resuming would trade"):
+        stale.resume_after(datetime(2025, 2, 25, tzinfo=UTC))
 
 
 def test_missing_bars_are_a_recorded_gap(caplog):
