@@ -231,13 +231,18 @@ def build_feed(options: LiveOptions, clock: Any = None, source: Any = None) -> A
 
     kind = options.feed or default_feed(options.broker)
     if kind == "simulated":
+        if options.broker != "paper":
+            logger.warning("Trading on %s with the simulated replay tape (--feed simulated)", options.broker)
         tape = replay_bars(options.assets, options.interval, options.bars or 2_000, options.seed)
         return ReplayFeed(tape, parse_interval(options.interval)[0], options.speed, clock or SystemClock())
     settings = get_settings()
-    return build_bar_feed(kind, options.assets, options.interval, clock=clock, source=source,
+    feed = build_bar_feed(kind, options.assets, options.interval, clock=clock, source=source,
                           market_calendar=settings.market_calendar, ccxt_exchange=settings.ccxt_exchange,
                           poll_delay=options.poll_delay, max_retries=options.feed_retries,
                           max_catchup_days=options.max_catchup_days)
+    logger.info("Feed %s: %s %s bars as each closes (%s sessions)", feed.name, ",".join(options.assets),
+                options.interval, feed.calendar)
+    return feed
 
 
 def feed_bars(trainer: Any, feed: Any, limit: int | None = None) -> int:
