@@ -125,6 +125,11 @@ class LiveOptions:
     speed: float = 0.0
     bars: int | None = 2_000
     """Replay: bars of the tape; a real feed: stop after this many new bars (None: run until stopped)."""
+    feed: str | None = None
+    warmup_bars: int = 200
+    poll_delay: float = 2.0
+    feed_retries: int = 5
+    max_catchup_days: float = 5.0
     seed: int = 7
     capital: float = 100_000.0
     seq_len: int = 30
@@ -139,11 +144,6 @@ class LiveOptions:
     allow_mismatch: bool = False
     run_name: str = "live"
     allow_short: bool = False
-    feed: str | None = None
-    warmup_bars: int = 200
-    poll_delay: float = 2.0
-    feed_retries: int = 5
-    max_catchup_days: float = 5.0
 
 
 def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, Any] | None = None,
