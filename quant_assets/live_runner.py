@@ -218,6 +218,12 @@ def train_models(names: list[str], bars: pl.DataFrame, directory: Path, epochs: 
     return results
 
 
+def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:
+    """Build, start and run the loop over the feed ``options.feed`` (``run_live_feed``), then
+    shut down (close where configured, save state). Returns the trainer."""
+    return run_live_feed(options, warehouse, state_root, register_signals)
+
+
 def default_feed(broker: str) -> str:
     """The bar feed when ``--feed`` is not given: the broker's own market data."""
     return "alpaca" if broker == "alpaca" else "simulated"
@@ -261,8 +267,8 @@ def feed_bars(trainer: Any, feed: Any, limit: int | None = None) -> int:
     return processed
 
 
-def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True,
-             clock: Any = None, source: Any = None) -> Any:
+def run_live_feed(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True,
+                  clock: Any = None, source: Any = None) -> Any:
     """Build, start and run the loop over the feed, then shut down (close where configured, save
     state). A fresh start on a real feed warms the buffers on ``warmup_bars`` past bars; a restart
     resumes after the state's last bar (the bars closed meanwhile are processed, none skipped).

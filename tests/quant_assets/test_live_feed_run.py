@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from quant_assets.cli import main
-from quant_assets.live_runner import LiveOptions, run_live
+from quant_assets.live_runner import LiveOptions, run_live_feed
 from quant_lib.live.feed import FeedUnavailable
 from quant_resources.ledger import FileLedgerSink
 from quant_resources.settings import get_settings
@@ -52,11 +52,11 @@ def test_live_on_alpaca_bars_resumes_after_the_saved_bar_and_stops_cleanly_on_ou
                           retrain=False, checkpoint_interval=0, run_name="feed", poll_delay=1.0, feed_retries=2)
     with FakeAlpacaData(xnys_tape(), clock) as fake:
         monkeypatch.setenv("APCA_API_DATA_URL", fake.url)
-        first = run_live(options, warehouse, register_signals=False, clock=clock)
+        first = run_live_feed(options, warehouse, register_signals=False, clock=clock)
         assert first.bar_counter == 4 and len(first.bars["AAPL"]) == 84  # 80 warm-up bars + 4 traded
         clock.now_value += timedelta(minutes=30)  # the process is down while six bars close
         with caplog.at_level(logging.INFO):
-            second = run_live(LiveOptions(**{**options.__dict__, "bars": 8}), warehouse, register_signals=False,
+            second = run_live_feed(LiveOptions(**{**options.__dict__, "bars": 8}), warehouse, register_signals=False,
                               clock=clock)
         assert "Resumed from checkpoint at bar_counter=4" in caplog.text
         assert second.bar_counter == 12
@@ -66,7 +66,7 @@ def test_live_on_alpaca_bars_resumes_after_the_saved_bar_and_stops_cleanly_on_ou
         fake.data_faults = [503] * 10
         clock.now_value += timedelta(minutes=10)
         with pytest.raises(FeedUnavailable, match="alpaca: unreachable after 3 attempts"):
-            run_live(options, warehouse, register_signals=False, clock=clock)
+            run_live_feed(options, warehouse, register_signals=False, clock=clock)
     saved = SystemStateManager(warehouse / "state" / "system_state.pt").load()
     assert saved["bar_counter"] == 12 and saved["last_bar_timestamp"] == (start + 11 * FIVE).isoformat()
     assert "Feed stopped: alpaca: unreachable" in caplog.text
@@ -97,7 +97,7 @@ def test_broker_alpaca_reads_alpaca_bars_by_default(env):
     with FakeAlpacaData(xnys_tape(), clock) as alpaca:  # the broker and its market data on one server
         monkeypatch.setenv("APCA_API_BASE_URL", alpaca.url)
         monkeypatch.setenv("APCA_API_DATA_URL", alpaca.url)
-        trainer = run_live(options, warehouse, register_signals=False, clock=clock)
+        trainer = run_live_feed(options, warehouse, register_signals=False, clock=clock)
     assert trainer.bar_counter == 3 and trainer.last_timestamp == datetime(2025, 3, 4, 15, 10, tzinfo=UTC)
     assert {path for path, _ in alpaca.requests} == {"/v2/stocks/bars"}
     assert _equity_stamps(warehouse) == [datetime(2025, 3, 4, 15, 0, tzinfo=UTC) + k * FIVE for k in range(3)]
