@@ -99,5 +99,5 @@ def test_broker_alpaca_reads_alpaca_bars_by_default(env):
         monkeypatch.setenv("APCA_API_DATA_URL", alpaca.url)
         trainer = run_live_feed(options, warehouse, register_signals=False, clock=clock)
     assert trainer.bar_counter == 3 and trainer.last_timestamp == datetime(2025, 3, 4, 15, 10, tzinfo=UTC)
-    assert {path for path, _ in alpaca.requests} == {"/v2/stocks/bars"}
+    assert {path for path, _ in alpaca.data_requests} == {"/v2/stocks/bars"}
     assert _equity_stamps(warehouse) == [datetime(2025, 3, 4, 15, 0, tzinfo=UTC) + k * FIVE for k in range(3)]

@@ -64,7 +64,7 @@ def test_alpaca_feed_warms_then_emits_each_closed_bar_and_waits_out_the_night(al
         assert feed.calendar == "XNYS"
         history = feed.history(100)
         assert len(history) == 100 and _stamps(history)[-1] == datetime(2025, 3, 4, 20, 35, tzinfo=UTC)
-        path, query = fake.requests[0]
+        path, query = fake.data_requests[0]
         assert path == "/v2/stocks/bars" and query["timeframe"] == "5Min" and query["feed"] == "iex"
         live = []
         with caplog.at_level(logging.INFO):
