@@ -229,6 +229,8 @@ def live(strategy: str, broker: str, feed: str | None, assets: str, interval: st
     feed = feed or default_feed(broker)
     if feed != "simulated" and speed != 0:
         raise click.UsageError(f"--speed applies to the simulated replay only; --feed {feed} runs at the market's pace")
+    if feed != "simulated" and interval not in ("1m", "5m", "15m", "1h"):
+        raise click.BadParameter(f"{interval!r}: --feed {feed} serves 1m, 5m, 15m or 1h bars", param_hint="--interval")
     if feed == "simulated" and bars is None:
         bars = 2_000
     if checkpoint_interval is None:

@@ -79,6 +79,8 @@ def test_cli_live_feed_defaults_and_errors(env):
     assert "Default: simulated" in help_text and "alpaca with --broker alpaca" in help_text
     result = runner.invoke(main, ["live", "--feed", "yfinance", "--speed", "60"])
     assert result.exit_code == 2 and "--speed applies to the simulated replay only" in result.output
+    result = runner.invoke(main, ["live", "--feed", "ccxt", "--interval", "1d"])
+    assert result.exit_code == 2 and "--feed ccxt serves 1m, 5m, 15m or 1h bars" in result.output
     clock_now = datetime(2025, 3, 4, 16, 0, tzinfo=UTC)
     with FakeAlpacaData(xnys_tape(), FakeClock(clock_now)) as fake:
         monkeypatch.setenv("APCA_API_DATA_URL", fake.url)
