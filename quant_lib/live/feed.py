@@ -237,12 +237,15 @@ class PollingBarFeed:
         return groups
 
     def poll(self) -> list[BarGroup]:
-        """Closed groups since the last one emitted (all of them after a restart: none skipped)."""
+        """Closed groups since the last one emitted (all of them after a restart: none skipped);
+        with nothing emitted yet, the newest closed group only (history is ``history``'s job)."""
         now = _utc(self.clock.now())
         start = self.after + self.length if self.after is not None else self._lookback_start(now, 1)
         if start >= now:
             return []
         groups = self._assemble(self.fetch(start, now), now)
+        if self.after is None:
+            groups = groups[-1:]
         if groups:
             self.after = _group_time(groups[-1])
             self._closed_logged = False

@@ -118,6 +118,8 @@ def test_restart_resumes_after_the_saved_bar_without_skipping_or_repeating():
     caught_up = feed.poll()
     assert _stamps(caught_up) == [datetime(2025, 3, 3, 1, 45, tzinfo=UTC) + k * FIVE for k in range(15)]
     assert feed.poll() == [] and feed.stats.late == 0
+    fresh = PollingBarFeed(TapeSource(tape(), clock), ["AAA", "BBB"], "5m", clock, calendar="24/7")
+    assert _stamps(fresh.poll()) == [datetime(2025, 3, 3, 2, 55, tzinfo=UTC)]  # no warm-up: the newest bar only
     stale = PollingBarFeed(TapeSource(tape(), clock), ["AAA"], "5m", clock, max_catchup=timedelta(days=5))
     with pytest.raises(FeedError, match="last bar is 2025-02-25T00:00:00\\+00:00, 6 days ago: resuming would trade"):
         stale.resume_after(datetime(2025, 2, 25, tzinfo=UTC))
