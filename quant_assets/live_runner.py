@@ -281,12 +281,12 @@ def run_live_feed(options: LiveOptions, warehouse: Path, state_root: Path | None
     trainer.register_signals = register_signals
     trainer.start()
     try:
-        if trainer.last_timestamp is None:
+        fresh = trainer.last_timestamp is None
+        if fresh:
             trainer.warm_up(feed.history(options.warmup_bars))
-        else:
-            feed.resume_after(trainer.last_timestamp)
-            feed.history(0)
         feed.resume_after(trainer.last_timestamp)
+        if not fresh:
+            feed.history(0)  # names an unknown symbol before trading resumes
         feed_bars(trainer, feed, None if isinstance(feed, ReplayFeed) else options.bars)
     except FeedError as error:
         logger.error("Feed stopped: %s; saving state at bar_counter=%d", error, trainer.bar_counter)
