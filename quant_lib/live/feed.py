@@ -231,10 +231,7 @@ class PollingBarFeed:
         if missing:
             raise FeedError(f"{self.name}: no {self.interval} bars for {', '.join(missing)} in the last sessions "
                             f"(unknown symbol, or not traded there)")
-        groups = self._assemble(frame, now)[-n_bars:] if n_bars > 0 else []
-        if groups:
-            self.after = _group_time(groups[-1])
-        return groups
+        return self._emit(self._assemble(frame, now)[-n_bars:] if n_bars > 0 else [])
 
     def poll(self) -> list[BarGroup]:
         """Closed groups since the last one emitted (all of them after a restart: none skipped);
@@ -247,9 +244,8 @@ class PollingBarFeed:
         if self.after is None:
             groups = groups[-1:]
         if groups:
-            self.after = _group_time(groups[-1])
             self._closed_logged = False
-        return groups
+        return self._emit(groups)
 
     def wait(self) -> None:
         """Sleep until the next bar of the session grid has closed, plus ``poll_delay``."""
@@ -282,7 +278,6 @@ class PollingBarFeed:
         if counts["partial"]:
             logger.debug("%s: %d bar(s) still forming, fetched again next poll", self.name, counts["partial"])
         groups = bar_groups(bars)
-        self.stats.absent += len(self.symbols) * len(groups) - bars.height
         stamps = [_group_time(g) for g in groups]
         if self.after is not None:
             for before, after, missing in count_gaps(self.after, stamps, self.interval, self.calendar):
@@ -291,8 +286,16 @@ class PollingBarFeed:
                 self.stats.gap_log.append((before.isoformat(), after.isoformat(), missing))
                 logger.warning("%s: gap of %d %s bar(s) between %s and %s (the provider sent none)", self.name,
                                missing, self.interval, before.isoformat(), after.isoformat())
-        self.stats.bars += bars.height
+        return groups
+
+    def _emit(self, groups: list[BarGroup]) -> list[BarGroup]:
+        """Count what is handed to the loop (bars, groups, symbol-bars absent from a group)."""
+        bars = sum(len(g) for g in groups)
+        self.stats.bars += bars
         self.stats.groups += len(groups)
+        self.stats.absent += len(self.symbols) * len(groups) - bars
+        if groups:
+            self.after = _group_time(groups[-1])
         return groups
 
 
