@@ -7,9 +7,9 @@ asks for the union of what the partitions already hold, the configured INTRADAY_
 INTRADAY_INTERVALS and the requested symbols and interval: downloading AAPL 1m never drops the
 5m bars `make run` wrote. The market_data resource gets that union through run config.
 
-Before any request the requested (symbol, interval) pairs are checked against the provider's
-limits (`check_range`: Yahoo's 30 days of 1m and 60 days of 5m/15m bars, ccxt's timeframes and
-symbol form), so a doomed download fails at once with the limit named.
+Before any request every (symbol, interval) the rebuilt partitions will hold is checked against the
+provider's limits (`check_range`: Yahoo's 30 days of 1m and 60 days of 5m/15m bars, ccxt's
+timeframes and symbol form), so a doomed download fails at once with the limit named.
 """
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ def preflight(source: Any, symbols: Sequence[str], interval: str, first: date, l
             source.check_range(symbol, interval, first, last)
         except ProviderError as error:
             raise DownloadError(str(error)) from error
+
+
+def check_plan(source: Any, symbols: Sequence[str], interval: str, plan: tuple[Sequence[str], Sequence[str]],
+               first: date, last: date) -> None:
+    """``preflight`` of the request, then of everything else the rebuilt partitions hold (naming why)."""
+    preflight(source, symbols, interval, first, last)
+    for other in plan[1]:
+        try:
+            preflight(source, plan[0], other, first, last)
+        except DownloadError as error:
+            raise DownloadError(
+                f"{error}; the intraday_bars partitions also keep {other} bars of {', '.join(plan[0])} (held, or "
+                "INTRADAY_SYMBOLS / INTRADAY_INTERVALS) and are rebuilt whole: ask for fewer --days or change "
+                "INTRADAY_INTERVALS"
+            ) from error
 
 
 def _union(*groups: Sequence[str]) -> list[str]:
@@ -80,7 +95,9 @@ def download_intraday(defs: Any, instance: Any, market_data: Any, warehouse: Any
     if interval not in INTRADAY_INTERVALS:
         raise DownloadError(f"interval {interval!r} is not offered: use 1d or one of {', '.join(INTRADAY_INTERVALS)}")
     source = market_data.get_intraday_source()
-    preflight(source, symbols, interval, first, last)
+    configured = (market_data.resolve_intraday_symbols(), list(market_data.intraday_intervals))
+    all_symbols, intervals = partition_plan(_held(warehouse, first, last), configured, symbols, interval)
+    check_plan(source, symbols, interval, (all_symbols, intervals), first, last)
     job, graph = defs.resolve_job_def("daily_job"), defs.resolve_asset_graph()
     keys = [k for k in job.asset_layer.executable_asset_keys if graph.get(k).group_name == "market"]
     intraday = [k for k in keys if k.to_user_string() == "intraday_bars"]
@@ -89,8 +106,6 @@ def download_intraday(defs: Any, instance: Any, market_data: Any, warehouse: Any
                                                 first, last, market)], total_steps=2, warehouse=warehouse)
     if not all(r.success for r in results):
         raise DownloadError(f"market data {first} .. {last} failed: {_failure(results[-1])}")
-    configured = (market_data.resolve_intraday_symbols(), list(market_data.intraday_intervals))
-    all_symbols, intervals = partition_plan(_held(warehouse, first, last), configured, symbols, interval)
     echo(f"[2/2] intraday bars {first} .. {last} from {source.name}: {len(all_symbols)} symbols x "
          f"{', '.join(intervals)} (kept: what the partitions held and INTRADAY_SYMBOLS/INTERVALS) ...")
     config = {**market_data.model_dump(exclude_none=True), "intraday_symbols": all_symbols,

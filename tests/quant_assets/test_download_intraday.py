@@ -12,7 +12,7 @@ from dagster import Definitions, define_asset_job
 
 from quant_assets import intraday, market
 from quant_assets.cli import main
-from quant_assets.download import DownloadError, download_intraday, preflight
+from quant_assets.download import DownloadError, check_plan, download_intraday, preflight
 from quant_assets.partitions import trading_day_partitions
 from quant_resources.providers.yfinance_intraday import YFinanceIntraday
 from quant_resources.warehouse import Warehouse
@@ -46,5 +46,8 @@ def test_limits_and_intervals_are_named_before_any_request():
     with pytest.raises(DownloadError, match="Yahoo serves 5m bars only for the last 60 days"):
         preflight(yahoo, ["AAPL"], "5m", date(2024, 1, 2), date(2024, 7, 12))
     preflight(yahoo, ["AAPL"], "1h", date(2024, 1, 2), date(2024, 7, 12))
+    with pytest.raises(DownloadError, match="only for the last 60 days .*; the intraday_bars partitions also keep 5m bars"
+                                            " of SPY, AAPL"):
+        check_plan(yahoo, ["AAPL"], "1h", (["SPY", "AAPL"], ["5m", "1h"]), date(2024, 1, 2), date(2024, 7, 12))
     result = CliRunner().invoke(main, ["download", "--interval", "2m"])
     assert result.exit_code == 2 and "'2m': use 1d or one of 1m, 5m, 15m, 1h" in result.output
