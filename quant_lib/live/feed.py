@@ -174,12 +174,8 @@ def count_gaps(previous: datetime, stamps: Sequence[datetime], interval: str, ca
     first, last = points[0].astype("datetime64[D]"), points[-1].astype("datetime64[D]")
     days = table_days[(table_days >= first) & (table_days <= last)]
     grid = bar_grid(days, interval, calendar)[1] if len(days) else np.array([], dtype="datetime64[ns]")
-    holes = []
-    for before, after in zip(points[:-1], points[1:]):
-        lo, hi = np.searchsorted(grid, before, side="right"), np.searchsorted(grid, after, side="left")
-        if hi > lo:
-            holes.append((_from_ns(before), _from_ns(after), int(hi - lo)))
-    return holes
+    missing = np.searchsorted(grid, points[1:], side="left") - np.searchsorted(grid, points[:-1], side="right")
+    return [(_from_ns(points[i]), _from_ns(points[i + 1]), int(missing[i])) for i in np.flatnonzero(missing > 0)]
 
 
 class PollingBarFeed:
