@@ -226,7 +226,7 @@ class PollingBarFeed:
         missing = sorted(set(self.symbols) - set(frame["symbol"].unique().to_list()))
         if missing:
             raise FeedError(f"{self.name}: no {self.interval} bars for {', '.join(missing)} in the last sessions "
-                            f"(unknown symbol, or not traded there)")
+                            f"(unknown symbol, or not traded there; crypto is BTC/USD on Alpaca and ccxt, BTC-USD on Yahoo)")
         return self._emit(self._assemble(frame, now)[-n_bars:] if n_bars > 0 else [])
 
     def poll(self) -> list[BarGroup]:
