@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 import pytest
 
+from quant_lib.live import LiveConfig
 from quant_lib.live.feed import (
     FeedError,
     FeedUnavailable,
@@ -20,7 +21,7 @@ from quant_lib.live.feed import (
     count_gaps,
     next_bar_close,
 )
-from tests.quant_lib.live_helpers import make_trainer
+from tests.quant_lib.live_helpers import make_trainer, tiny_models
 
 UTC = timezone.utc
 FIVE = timedelta(minutes=5)
@@ -188,7 +189,8 @@ def test_replay_feed_resumes_after_and_paces_on_the_clock():
 
 
 def test_warm_up_fills_buffers_without_trading_or_counting():
-    trainer = make_trainer()
+    config = LiveConfig(retrain_enabled=False, checkpoint_interval=0, jit_inference=False)
+    trainer = make_trainer(config=config, models=tiny_models(names=("lstm",)))
     trainer.start()
     clock = FakeClock(datetime(2025, 3, 3, 7, 21, tzinfo=UTC))
     feed = PollingBarFeed(TapeSource(tape(), clock), ["AAA", "BBB"], "5m", clock, calendar="24/7")
