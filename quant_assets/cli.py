@@ -68,13 +68,24 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 @main.command()
 @click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
-@click.option("--interval", default="1d", show_default=True, help="Bar interval (daily bars go to the warehouse).")
+@click.option("--interval", default="1d", show_default=True,
+              help="1d: the market assets. 1m, 5m, 15m or 1h: the intraday_bars asset for ASSETS from "
+                   "INTRADAY_PROVIDER (limits such as Yahoo's 60 days of 5m bars are checked first).")
 @click.option("--days", default=365, show_default=True, type=click.IntRange(1), help="Trading days to download, ending today.")
 def download(assets: str, interval: str, days: int) -> None:
     """Materialize the market assets (universe, prices, fundamentals) for the last DAYS trading days
-    from the configured provider (MARKET_DATA_PROVIDER; simulated by default)."""
+    from the configured provider (MARKET_DATA_PROVIDER; simulated by default); with an intraday
+    --interval, the intraday_bars asset for ASSETS (the partitions keep the symbols and intervals
+    they already hold)."""
     if interval != "1d":
-        raise click.UsageError("intraday download is the intraday_bars asset (issue 9); use --interval 1d here")
+        from quant_assets.download import INTRADAY_INTERVALS, DownloadError, run_download
+
+        if interval not in INTRADAY_INTERVALS:
+            raise click.BadParameter(f"{interval!r}: use 1d or one of {', '.join(INTRADAY_INTERVALS)}", param_hint="--interval")
+        try:
+            return run_download(_symbols(assets), interval, days, click.echo)
+        except DownloadError as error:
+            raise click.ClickException(str(error)) from error
     from quant_assets.run_daily import prepare_dagster_home
 
     prepare_dagster_home()
@@ -172,12 +183,25 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
 @click.option("--broker", default="paper", show_default=True, type=click.Choice(["paper", "alpaca"]),
               help="alpaca needs APCA_API_KEY_ID / APCA_API_SECRET_KEY (paper endpoint unless APCA_API_BASE_URL).")
 @click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
-@click.option("--interval", default="5m", show_default=True)
+@click.option("--feed", default=None, type=click.Choice(["simulated", "alpaca", "yfinance", "ccxt"]),
+              help="Bar source: simulated (the seeded replay tape), or real bars polled as each closes from "
+                   "alpaca (APCA_API_DATA_URL), yfinance or ccxt (CCXT_EXCHANGE). Default: simulated with "
+                   "--broker paper, alpaca with --broker alpaca.")
+@click.option("--interval", default="5m", show_default=True, help="Bar interval; real feeds: 1m, 5m, 15m or 1h.")
 @click.option("--speed", default=0.0, show_default=True, type=click.FloatRange(min=0),
-              help="Replay speed: 0 = as fast as possible, 1 = real time, 60 = a minute per second.")
-@click.option("--bars", default=2_000, show_default=True, type=click.IntRange(1), help="Bars of the tape to replay.")
+              help="Replay speed (--feed simulated only): 0 = as fast as possible, 1 = real time, 60 = a minute per second.")
+@click.option("--bars", default=None, type=click.IntRange(1),
+              help="Replay: bars of the tape (default 2000). Real feed: stop after this many new bars (default: run until Ctrl+C).")
+@click.option("--warmup-bars", default=200, show_default=True, type=click.IntRange(0),
+              help="Real feed, fresh start: past bars that fill the buffers and features before trading.")
+@click.option("--poll-delay", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="Real feed: seconds after a bar closes before asking for it (provider latency).")
 @click.option("--capital", default=100_000.0, show_default=True, type=click.FloatRange(min=1.0))
-@click.option("--checkpoint-interval", default=50, show_default=True, type=click.IntRange(0))
+@click.option("--max-catchup-days", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Real feed restart: refuse to resume from a state whose last bar is older (0: no limit).")
+@click.option("--checkpoint-interval", default=None, type=click.IntRange(0),
+              help="Bars between checkpoints (default 50 on the replay, 1 on a real feed: a restart then resumes "
+                   "exactly after the last bar processed).")
 @click.option("--retrain/--no-retrain", default=True, show_default=True)
 @click.option("--retrain-interval", default=500, show_default=True, type=click.IntRange(1))
 @click.option("--retrain-min-samples", default=200, show_default=True, type=click.IntRange(1))
@@ -189,22 +213,39 @@ def backtest(strategy: str, assets: str, start, end, capital: float, interval: s
 @click.option("--allow-mismatch", is_flag=True, help="Start even if the broker's book differs from the saved state.")
 @click.option("--run-name", default="live", show_default=True, help="Ledger folder under warehouse/ledger/.")
 @click.option("--seed", default=7, show_default=True)
-def live(strategy: str, broker: str, assets: str, interval: str, speed: float, bars: int, capital: float,
-         checkpoint_interval: int, retrain: bool, retrain_interval: int, retrain_min_samples: int,
-         sharpe_threshold: float, max_drawdown: float, daily_loss_limit: float, close_on_exit: bool | None,
-         allow_mismatch: bool, run_name: str, seed: int) -> None:
+def live(strategy: str, broker: str, feed: str | None, assets: str, interval: str, speed: float, bars: int | None,
+         warmup_bars: int, poll_delay: float, max_catchup_days: float, capital: float,
+         checkpoint_interval: int | None, retrain: bool,
+         retrain_interval: int, retrain_min_samples: int, sharpe_threshold: float, max_drawdown: float,
+         daily_loss_limit: float, close_on_exit: bool | None, allow_mismatch: bool, run_name: str, seed: int) -> None:
     """Run the self-training live loop bar by bar (state: warehouse/state/system_state.pt; ledger:
     warehouse/ledger/<run-name>/). Ctrl+C closes positions where configured and saves state; a
-    restart resumes after the last bar processed."""
-    from quant_assets.live_runner import LiveOptions, run_live
+    restart resumes after the last bar processed (a real feed then processes the bars that closed
+    meanwhile, none skipped). A feed that fails (unknown symbol, provider unreachable after
+    retries) stops the loop cleanly with the state saved."""
+    from quant_assets.live_runner import LiveOptions, default_feed, run_live
+    from quant_lib.live.feed import FeedError
 
+    feed = feed or default_feed(broker)
+    if feed != "simulated" and speed != 0:
+        raise click.UsageError(f"--speed applies to the simulated replay only; --feed {feed} runs at the market's pace")
+    if feed != "simulated" and interval not in ("1m", "5m", "15m", "1h"):
+        raise click.BadParameter(f"{interval!r}: --feed {feed} serves 1m, 5m, 15m or 1h bars", param_hint="--interval")
+    if feed == "simulated" and bars is None:
+        bars = 2_000
+    if checkpoint_interval is None:
+        checkpoint_interval = 50 if feed == "simulated" else 1
     options = LiveOptions(strategy=strategy, broker=broker, assets=_symbols(assets), interval=interval, speed=speed,
                           bars=bars, seed=seed, capital=capital, checkpoint_interval=checkpoint_interval,
                           retrain=retrain, retrain_interval=retrain_interval, retrain_min_samples=retrain_min_samples,
                           sharpe_threshold=sharpe_threshold, max_drawdown=max_drawdown,
                           daily_loss_limit=daily_loss_limit, close_on_exit=close_on_exit,
-                          allow_mismatch=allow_mismatch, run_name=run_name)
-    trainer = run_live(options, _warehouse())
+                          allow_mismatch=allow_mismatch, run_name=run_name, feed=feed, warmup_bars=warmup_bars,
+                          poll_delay=poll_delay, max_catchup_days=max_catchup_days)
+    try:
+        trainer = run_live(options, _warehouse())
+    except FeedError as error:
+        raise click.ClickException(f"feed {feed} stopped: {error} (state saved; a restart resumes from it)") from error
     click.echo(f"processed up to bar_counter={trainer.bar_counter}; equity "
                f"{trainer.executor.get_portfolio_state()['equity']:.2f}")
 

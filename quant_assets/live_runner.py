@@ -1,9 +1,10 @@
 """Wiring of the `quant train / live / backtest` commands: bars, models, strategy, broker, state, ledger.
 
 The loop itself is ``quant_lib.live.SelfTrainer``; this module only builds its collaborators from
-command-line options and the platform settings. Bars come from the seeded simulated tape
-(``quant_lib.live.synthetic_bars``) so a restart replays the same bars and resumes after the last
-one it processed.
+command-line options and the platform settings. Bars come from a feed (``build_feed``): the
+seeded simulated tape (``quant_lib.live.synthetic_bars``, replayed; a restart replays the same bars
+and resumes after the last one it processed) or a real provider polled for closed bars
+(``quant_resources.feeds``: Alpaca, yfinance, ccxt).
 """
 
 from __future__ import annotations
@@ -122,7 +123,13 @@ class LiveOptions:
     assets: list[str] = field(default_factory=lambda: ["AAPL"])
     interval: str = "5m"
     speed: float = 0.0
-    bars: int = 2_000
+    bars: int | None = 2_000
+    """Replay: bars of the tape; a real feed: stop after this many new bars (None: run until stopped)."""
+    feed: str | None = None
+    warmup_bars: int = 200
+    poll_delay: float = 2.0
+    feed_retries: int = 5
+    max_catchup_days: float = 5.0
     seed: int = 7
     capital: float = 100_000.0
     seq_len: int = 30
@@ -213,23 +220,85 @@ def train_models(names: list[str], bars: pl.DataFrame, directory: Path, epochs: 
 
 
 def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:
-    """Build, start and run the loop over the replay tape (pausing per ``options.speed``), then
+    """Build, start and run the loop over the feed ``options.feed`` (``run_live_feed``), then
     shut down (close where configured, save state). Returns the trainer."""
-    import time
+    return run_live_feed(options, warehouse, state_root, register_signals)
 
-    trainer = build_self_trainer(options, warehouse, state_root=state_root)
-    trainer.register_signals = register_signals
-    trainer.start()
-    pause = parse_interval(options.interval)[0].total_seconds() / options.speed if options.speed > 0 else 0.0
-    for group in bar_groups(replay_bars(options.assets, options.interval, options.bars, options.seed)):
+
+def default_feed(broker: str) -> str:
+    """The bar feed when ``--feed`` is not given: the broker's own market data."""
+    return "alpaca" if broker == "alpaca" else "simulated"
+
+
+def build_feed(options: LiveOptions, clock: Any = None, source: Any = None) -> Any:
+    """``options.feed`` (default ``default_feed``): the seeded replay tape or a polling provider feed."""
+    from quant_lib.live.feed import ReplayFeed
+    from quant_resources.feeds import SystemClock, build_bar_feed
+    from quant_resources.settings import get_settings
+
+    kind = options.feed or default_feed(options.broker)
+    if kind == "simulated":
+        if options.broker != "paper":
+            logger.warning("Trading on %s with the simulated replay tape (--feed simulated)", options.broker)
+        tape = replay_bars(options.assets, options.interval, options.bars or 2_000, options.seed)
+        return ReplayFeed(tape, parse_interval(options.interval)[0], options.speed, clock or SystemClock())
+    settings = get_settings()
+    feed = build_bar_feed(kind, options.assets, options.interval, clock=clock, source=source,
+                          market_calendar=settings.market_calendar, ccxt_exchange=settings.ccxt_exchange,
+                          poll_delay=options.poll_delay, max_retries=options.feed_retries,
+                          max_catchup_days=options.max_catchup_days)
+    logger.info("Feed %s: %s %s bars as each closes (%s sessions)", feed.name, ",".join(options.assets),
+                options.interval, feed.calendar)
+    return feed
+
+
+def feed_bars(trainer: Any, feed: Any, limit: int | None = None) -> int:
+    """Process every group ``feed`` yields (at most ``limit`` new bars); returns how many."""
+    processed = 0
+    for group in feed:
         result = trainer.process_bar(group)
         if result.get("skipped"):
             continue
+        processed += 1
         if result["bar_counter"] % 100 == 0:
             logger.info("bar %d | %s | equity %.2f | weights %s", result["bar_counter"], result["timestamp"],
                         result["equity"], getattr(trainer.strategy, "weights", {}))
-        if pause:
-            time.sleep(pause)
+        if limit and processed >= limit:
+            break
+    return processed
+
+
+def run_live_feed(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True,
+                  clock: Any = None, source: Any = None) -> Any:
+    """Build, start and run the loop over the feed, then shut down (close where configured, save
+    state). A fresh start on a real feed warms the buffers on ``warmup_bars`` past bars; a restart
+    resumes after the state's last bar (the bars closed meanwhile are processed, none skipped).
+    A ``FeedError`` (unknown symbol, provider unreachable after retries) saves state and is
+    re-raised. Returns the trainer."""
+    from quant_lib.live.feed import FeedError, ReplayFeed
+
+    feed = build_feed(options, clock, source)
+    trainer = build_self_trainer(options, warehouse, state_root=state_root)
+    trainer.register_signals = register_signals
+    trainer.start()
+    try:
+        fresh = trainer.last_timestamp is None
+        if fresh:
+            trainer.warm_up(feed.history(options.warmup_bars))
+        feed.resume_after(trainer.last_timestamp)
+        if not fresh:
+            feed.history(0)  # names an unknown symbol before trading resumes
+        feed_bars(trainer, feed, None if isinstance(feed, ReplayFeed) else options.bars)
+    except FeedError as error:
+        logger.error("Feed stopped: %s; saving state at bar_counter=%d", error, trainer.bar_counter)
+        trainer.shutdown()
+        raise
+    stats = getattr(feed, "stats", None)
+    if stats is not None:
+        logger.info("feed %s: %d bars in %d groups, %d symbol-bars absent from their group, %d duplicates, "
+                    "%d outside sessions, %d still forming (refetched), %d late, %d gaps (%d bars missing), %d retries",
+                    feed.name, stats.bars, stats.groups, stats.absent, stats.duplicates, stats.outside, stats.partial,
+                    stats.late, stats.gaps, stats.missing_bars, stats.retries)
     trainer.shutdown()
     return trainer
 

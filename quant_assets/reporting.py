@@ -31,12 +31,13 @@ def run_partitions(
     first: date,
     last: date,
     asset_keys: Sequence[AssetKey] | None = None,
+    run_config: dict | None = None,
 ) -> ExecuteInProcessResult:
     """Execute `job` (or its `asset_keys`) over the partition range [first, last] as one run,
-    recorded in `instance`."""
+    recorded in `instance` (`run_config` added to the quiet logger config)."""
     from quant_resources.run_recovery import run_tags
 
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, **(run_config or {})}
     selection = list(asset_keys) if asset_keys else None
     if first == last:
         return job.execute_in_process(

@@ -6,12 +6,19 @@ Importing this package does not import torch; predictions and retraining import 
 from quant_lib.live.bars import bar_groups, normalise_bars, synthetic_bars
 from quant_lib.live.config import LiveConfig
 from quant_lib.live.features import IncrementalBarFeatures, PipelineBarFeatures
+from quant_lib.live.feed import BarFeed, BarSource, FeedError, FeedUnavailable, PollingBarFeed, ReplayFeed
 from quant_lib.live.performance import PerformanceTracker, sharpe_ratio
 from quant_lib.live.protocols import BarFeatures, Executor, LedgerSink, StateStore
 from quant_lib.live.self_trainer import SelfTrainer
 
 __all__ = [
     "BarFeatures",
+    "BarFeed",
+    "BarSource",
+    "FeedError",
+    "FeedUnavailable",
+    "PollingBarFeed",
+    "ReplayFeed",
     "Executor",
     "IncrementalBarFeatures",
     "LedgerSink",

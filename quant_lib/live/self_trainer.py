@@ -207,6 +207,26 @@ class SelfTrainer:
                 sleep()
         return results
 
+    def warm_up(self, history: Iterable[Any]) -> int:
+        """Past bars into the buffers and features only (no predictions, orders or bar count):
+        a fresh start on a real feed. Bars at or before the last one seen are ignored; returns
+        how many were used."""
+        if not self._running:
+            raise RuntimeError("SelfTrainer.warm_up() called before start()")
+        used = 0
+        for data in history:
+            bars = normalise_bars(data)
+            timestamp = max(bar["timestamp"] for bar in bars.values())
+            if self.last_timestamp is not None and timestamp <= self.last_timestamp:
+                continue
+            self._ingest(bars)
+            self.last_timestamp = timestamp
+            used += 1
+        if used:
+            self.executor.update_market_prices({s: b[-1]["close"] for s, b in self.bars.items() if b})
+            logger.info("Warmed up on %d past bars (up to %s)", used, self.last_timestamp)
+        return used
+
     # the bar ---------------------------------------------------------------------------------
     def process_bar(self, data: Any) -> dict[str, Any]:
         if not self._running:
