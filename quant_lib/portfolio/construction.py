@@ -32,6 +32,7 @@ from quant_lib.portfolio.constraints import apply_weight_caps
 from quant_lib.portfolio.covariance import COVARIANCE_METHODS, covariance_matrix
 from quant_lib.portfolio.optimizers import METHODS, optimize_portfolio
 from quant_lib.portfolio.risk_control import apply_vol_targeting
+from quant_lib.portfolio.schedule import REBALANCE_FREQUENCIES, rebalance_day_flags
 
 CASH_TICKER = "CASH"
 _WEIGHT_FLOOR = 1e-8
@@ -98,7 +99,11 @@ class PortfolioConfig:
     sector_cap / target_vol None disable the sector caps / vol targeting (leverage 1).
     rebalance_band / rebalance_rate: no-trade band (fraction of portfolio value) and the fraction
     of the gap to target traded per day; hold_rank: held names dropped from the targets are kept
-    while their score ranks within the best hold_rank (None: off) (`build_trade_list`). var_limit (daily parametric VaR as a fraction of value), var_confidence and max_turnover (sum
+    while their score ranks within the best hold_rank (None: off) (`build_trade_list`).
+    score_half_life: half-life in trading days of the EWM of the ranking score the targets are
+    built from (0: the raw score; `quant_lib.factors.smoothing.smooth_scores`, applied by the
+    caller to the rankings history). rebalance_frequency: "daily", "weekly" or "monthly" (first
+    session of the period, `quant_lib.portfolio.schedule`); on other days nothing is traded. var_limit (daily parametric VaR as a fraction of value), var_confidence and max_turnover (sum
     of one-way turnover over 21 trading days) are the risk report's warning thresholds.
     """
 
@@ -122,6 +127,8 @@ class PortfolioConfig:
     rebalance_band: float = 0.02
     rebalance_rate: float = 1.0
     hold_rank: int | None = 40
+    score_half_life: float = 0.0
+    rebalance_frequency: str = "daily"
 
     def __post_init__(self) -> None:
         problems = []
@@ -159,6 +166,10 @@ class PortfolioConfig:
             problems.append(f"rebalance_rate must be in (0, 1], got {self.rebalance_rate}")
         if not 0 <= self.rebalance_band < 1:
             problems.append(f"rebalance_band must be in [0, 1), got {self.rebalance_band}")
+        if not (self.score_half_life >= 0 and np.isfinite(self.score_half_life)):
+            problems.append(f"score_half_life must be a finite number >= 0, got {self.score_half_life}")
+        if self.rebalance_frequency not in REBALANCE_FREQUENCIES:
+            problems.append(f"rebalance_frequency must be one of {REBALANCE_FREQUENCIES}, got {self.rebalance_frequency!r}")
         if not self.max_turnover > 0:
             problems.append(f"max_turnover must be positive, got {self.max_turnover}")
         if problems:
@@ -579,12 +590,16 @@ def build_trade_lists(
     (optimizer_weight x leverage), so reason "Capped at max position" marks names the caps cut.
     Output: date + `TRADE_LIST_SCHEMA` (seed 000 section 5.2 trade fields, side, current and
     target shares, price), sells first then by value, per date. Whole shares; buys never exceed
-    cash plus sale proceeds. A target date without holdings raises ValueError.
+    cash plus sale proceeds. Only rebalance days of `config.rebalance_frequency` trade (the other
+    dates get no rows). A target date without holdings raises ValueError.
     """
     _require(targets, "targets", ("date", "ticker", "weight"))
     _require(rankings, "rankings", ("date", "ticker", "score"))
     _require(universe, "universe", ("date", "ticker"))
     schema = {"date": pl.Date(), **TRADE_LIST_SCHEMA}
+    if targets.is_empty():
+        return pl.DataFrame(schema=schema)
+    targets = targets.filter(rebalance_day_flags(targets["date"], config.rebalance_frequency))
     if targets.is_empty():
         return pl.DataFrame(schema=schema)
     values = portfolio_values(holdings, prices)
