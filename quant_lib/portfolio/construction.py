@@ -125,9 +125,9 @@ class PortfolioConfig:
     var_confidence: float = 0.95
     max_turnover: float = 0.50
     rebalance_band: float = 0.02
-    rebalance_rate: float = 1.0
-    hold_rank: int | None = 40
-    score_half_life: float = 0.0
+    rebalance_rate: float = 0.2
+    hold_rank: int | None = None
+    score_half_life: float = 3.0
     rebalance_frequency: str = "daily"
 
     def __post_init__(self) -> None:
@@ -557,12 +557,14 @@ def cash_holdings(dates: Sequence[date], cash: float) -> pl.DataFrame:
 
 
 def portfolio_values(holdings: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFrame:
-    """date, portfolio_value = cash + sum shares x close of the day. Raises ValueError naming held
-    tickers without a close that day."""
+    """date, portfolio_value = cash + sum shares x close of the day. A held ticker without a close
+    that day (delisted) is valued at the holdings' own `price` (its last known close) when the
+    holdings carry one; else ValueError naming the held tickers without a close."""
     _require(holdings, "holdings", ("date", "ticker", "shares"))
     _require(prices, "prices", ("date", "ticker", "close"))
+    last_known = pl.col("price") if "price" in holdings.columns else pl.lit(None, dtype=pl.Float64)
     priced = holdings.join(prices.select("date", "ticker", "close"), on=["date", "ticker"], how="left").with_columns(
-        pl.when(pl.col("ticker") == CASH_TICKER).then(1.0).otherwise(pl.col("close")).alias("_price")
+        pl.when(pl.col("ticker") == CASH_TICKER).then(1.0).otherwise(pl.col("close").fill_null(last_known)).alias("_price")
     )
     missing = priced.filter(pl.col("_price").is_null() & (pl.col("shares") != 0))
     if missing.height:
@@ -614,7 +616,7 @@ def build_trade_lists(
         for name, frame in (
             ("targets", plan),
             ("holdings", holdings.filter(pl.col("ticker") != CASH_TICKER).select("date", "ticker", "shares")),
-            ("prices", prices.select("date", "ticker", pl.col("close").alias("price"))),
+            ("prices", _prices_with_held(prices, holdings)),
             ("scores", rankings.select("date", "ticker", "score")),
             ("universe", universe.select(
                 "date", "ticker", *(c for c in ("name", "sector") if c in universe.columns)
@@ -640,6 +642,16 @@ def build_trade_lists(
         )
         lists.append(trades.with_columns(pl.lit(day, dtype=pl.Date).alias("date")).select(list(schema)))
     return pl.concat(lists) if lists else pl.DataFrame(schema=schema)
+
+
+def _prices_with_held(prices: pl.DataFrame, holdings: pl.DataFrame) -> pl.DataFrame:
+    """date, ticker, price: the day's close, and for a held ticker without one (delisted) the
+    holdings' last known price, so its exit trades there."""
+    closes = prices.select("date", "ticker", pl.col("close").alias("price"))
+    if "price" not in holdings.columns:
+        return closes
+    stale = holdings.filter(pl.col("ticker") != CASH_TICKER).select("date", "ticker", pl.col("price").cast(pl.Float64))
+    return pl.concat([closes, stale.join(closes, on=["date", "ticker"], how="anti")])
 
 
 def liquidity_stats(prices: pl.DataFrame, window: int = 20) -> pl.DataFrame:

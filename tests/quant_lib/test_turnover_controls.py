@@ -67,3 +67,62 @@ def test_rebalance_days_are_the_first_session_of_each_period():
     assert rebalance_day_flags(days, "daily").all()
     with pytest.raises(ValueError, match="rebalance_frequency"):
         rebalance_day_flags(days, "hourly")
+
+
+def test_trade_lists_trade_only_on_rebalance_days():
+    from quant_lib.portfolio.construction import PortfolioConfig, build_trade_lists
+
+    monday, tuesday = date(2024, 7, 8), date(2024, 7, 9)
+    targets = pl.DataFrame({"date": [monday, tuesday], "ticker": ["AAA", "AAA"], "weight": [0.5, 0.5]})
+    holdings = pl.DataFrame({"date": [monday, tuesday], "ticker": ["CASH", "CASH"], "shares": [10_000.0, 10_000.0]})
+    prices = pl.DataFrame({"date": [monday, tuesday], "ticker": ["AAA", "AAA"], "close": [10.0, 10.0]})
+    rankings = targets.select("date", "ticker", pl.lit(1.0).alias("score"))
+    config = PortfolioConfig(rebalance_frequency="weekly", rebalance_rate=1.0, max_position=0.5)
+    trades = build_trade_lists(targets, holdings, prices, rankings, targets.select("date", "ticker"), config)
+    assert trades.select("date", "ticker", "shares").rows() == [(monday, "AAA", 500)], "Tuesday drifts"
+    with pytest.raises(ValueError, match="rebalance_frequency"):
+        PortfolioConfig(rebalance_frequency="hourly")
+
+
+@pytest.mark.slow
+def test_default_book_turns_over_less_than_half_a_month_on_a_small_market():
+    """The full pipeline on 40 simulated tickers (top 10), 120 sessions: after the first buy-in the
+    default book's 21-day turnover stays under 50%, far below the book without controls."""
+    from quant_lib.data.calendar import shift_trading_days
+    from quant_lib.data.pit import fundamentals_snapshot
+    from quant_lib.data.simulate import SimulationConfig, simulate_market
+    from quant_lib.data.universe import universe_membership
+    from quant_lib.execution.paper import PaperExecutor
+    from quant_lib.factors import compute_factor_values, compute_rankings, process_factors
+    from quant_lib.portfolio.book import project_book, traded_turnover
+    from quant_lib.portfolio.construction import PortfolioConfig, build_targets, portfolio_values
+    from quant_lib.regime import DynamicFactorWeights, regime_path
+
+    end = date(2009, 12, 31)
+    first = shift_trading_days(end, -119)
+    market = simulate_market(SimulationConfig(n_tickers=40, seed=11), end=end)
+    sessions = market.prices["date"].unique().sort()
+    scores = process_factors(compute_factor_values(
+        market.prices, fundamentals_snapshot(market.fundamentals, sessions).frame, market.universe).values)
+    regimes = regime_path(market.prices.filter(pl.col("ticker") == "SPY"), lookback=252)
+    rankings = compute_rankings(scores, regimes, DynamicFactorWeights(), with_metadata=False)
+    rankings = rankings.filter(pl.col("date") >= shift_trading_days(first, -30))
+    span = sessions.filter(sessions >= first).to_list()
+    universe = universe_membership(market.universe, span)
+    prices = market.prices.filter(pl.col("date") >= shift_trading_days(first, -260))
+
+    def mean_turnover(config: PortfolioConfig) -> float:
+        ranked = smooth_scores(rankings, config.score_half_life).filter(pl.col("date") >= first)
+        targets = build_targets(ranked, prices, universe, config).targets
+        book_prices = prices.filter(pl.col("date") >= first)
+        holdings, orders = project_book(PaperExecutor(config.initial_cash, 2.0, 1.0, allow_short=False), span,
+                                        targets, book_prices, ranked, universe, config)
+        trades = orders.select("date", (pl.col("filled_shares") * pl.col("fill_price")).alias("value"))
+        turnover = traded_turnover(trades, portfolio_values(holdings, book_prices))["turnover_21d"]
+        return float(turnover[21:].mean())  # windows after the first day's buy-in
+
+    default = PortfolioConfig(top_n=10)
+    uncontrolled = PortfolioConfig(top_n=10, rebalance_band=0.0, hold_rank=None, score_half_life=0.0,
+                                   rebalance_rate=1.0, rebalance_frequency="daily")
+    controlled, baseline = mean_turnover(default), mean_turnover(uncontrolled)
+    assert controlled < 0.5 < baseline and controlled < baseline / 3, (controlled, baseline)
