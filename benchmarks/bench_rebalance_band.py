@@ -40,40 +40,20 @@ from quant_lib.regime import DynamicFactorWeights, regime_path
 
 END = date(2013, 12, 31)
 SLIPPAGE_BPS, COMMISSION_BPS = 2.0, 1.0
-NO_CONTROL = dict(rebalance_band=0.0, hold_rank=None, score_half_life=0.0, rebalance_frequency="daily")
+NO_CONTROL = dict(rebalance_band=0.0, rebalance_rate=1.0, hold_rank=None, score_half_life=0.0, rebalance_frequency="daily")
 VARIANTS: dict[str, dict] = {
     "no control (baseline)": NO_CONTROL,
     "band 2%": {**NO_CONTROL, "rebalance_band": 0.02},
     "band 2% + hold 40 (old default)": {**NO_CONTROL, "rebalance_band": 0.02, "hold_rank": 40},
     "weekly": {**NO_CONTROL, "rebalance_frequency": "weekly"},
-    "ewm 5": {**NO_CONTROL, "score_half_life": 5.0},
-    "ewm 10": {**NO_CONTROL, "score_half_life": 10.0},
-    "ewm 20": {**NO_CONTROL, "score_half_life": 20.0},
-    "ewm 10 + band 2%": {**NO_CONTROL, "score_half_life": 10.0, "rebalance_band": 0.02},
-    "ewm 20 + band 2%": {**NO_CONTROL, "score_half_life": 20.0, "rebalance_band": 0.02},
-    "ewm 10 + weekly": {**NO_CONTROL, "score_half_life": 10.0, "rebalance_frequency": "weekly"},
-    "ewm 10 + weekly + band 2%": {**NO_CONTROL, "score_half_life": 10.0, "rebalance_frequency": "weekly", "rebalance_band": 0.02},
-    "weekly + band 2%": {**NO_CONTROL, "rebalance_frequency": "weekly", "rebalance_band": 0.02},
-    "weekly + band 5%": {**NO_CONTROL, "rebalance_frequency": "weekly", "rebalance_band": 0.05},
-    "weekly + band 2% + hold 25": {**NO_CONTROL, "rebalance_frequency": "weekly", "rebalance_band": 0.02, "hold_rank": 25},
-    "weekly + band 2% + hold 30": {**NO_CONTROL, "rebalance_frequency": "weekly", "rebalance_band": 0.02, "hold_rank": 30},
     "monthly": {**NO_CONTROL, "rebalance_frequency": "monthly"},
-    "monthly + band 2%": {**NO_CONTROL, "rebalance_frequency": "monthly", "rebalance_band": 0.02},
-    "band 2% + hold 25": {**NO_CONTROL, "rebalance_band": 0.02, "hold_rank": 25},
-    "band 2% + rate 0.3": {**NO_CONTROL, "rebalance_band": 0.02, "rebalance_rate": 0.3},
+    "ewm 3": {**NO_CONTROL, "score_half_life": 3.0},
+    "ewm 10": {**NO_CONTROL, "score_half_life": 10.0},
+    "band 2% + rate 0.2": {**NO_CONTROL, "rebalance_band": 0.02, "rebalance_rate": 0.2},
     "ewm 3 + weekly + band 2%": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_frequency": "weekly", "rebalance_band": 0.02},
-    "weekly + band 2% + rate 0.5": {**NO_CONTROL, "rebalance_frequency": "weekly", "rebalance_band": 0.02, "rebalance_rate": 0.5},
-    "ewm 3 + weekly + band 2% + rate 0.5": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_frequency": "weekly", "rebalance_band": 0.02, "rebalance_rate": 0.5},
-    "ewm 5 + weekly + band 2%": {**NO_CONTROL, "score_half_life": 5.0, "rebalance_frequency": "weekly", "rebalance_band": 0.02},
-    "ewm 3 + weekly + band 3%": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_frequency": "weekly", "rebalance_band": 0.03},
-    "band 2% + rate 0.15": {**NO_CONTROL, "rebalance_band": 0.02, "rebalance_rate": 0.15},
-    "ewm 3 + band 2% + rate 0.2": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_band": 0.02, "rebalance_rate": 0.2},
-    "ewm 3 + rate 0.2": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_rate": 0.2},
+    "ewm 10 + weekly + band 2%": {**NO_CONTROL, "score_half_life": 10.0, "rebalance_frequency": "weekly", "rebalance_band": 0.02},
     "ewm 3 + band 1% + rate 0.2": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_band": 0.01, "rebalance_rate": 0.2},
-    "ewm 3 + band 1% + rate 0.3": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_band": 0.01, "rebalance_rate": 0.3},
-    "ewm 5 + band 1% + rate 0.3": {**NO_CONTROL, "score_half_life": 5.0, "rebalance_band": 0.01, "rebalance_rate": 0.3},
-    "ewm 3 + weekly + band 1% + rate 0.5": {**NO_CONTROL, "score_half_life": 3.0, "rebalance_frequency": "weekly", "rebalance_band": 0.01, "rebalance_rate": 0.5},
-    "default": {},
+    "default: ewm 3 + band 2% + rate 0.2": {},
 }
 
 
@@ -154,8 +134,9 @@ def main() -> None:
         print(f"seed {seed}: {tables['span'].len()} sessions {tables['span'].min()} .. {tables['span'].max()} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     defaults = PortfolioConfig()
-    print(f"default: band {defaults.rebalance_band:.0%}, hold_rank {defaults.hold_rank}, score_half_life "
-          f"{defaults.score_half_life:g}, rebalance {defaults.rebalance_frequency}; {len(seeds)} seeds x {args.days} sessions")
+    print(f"default: score_half_life {defaults.score_half_life:g}, band {defaults.rebalance_band:.0%}, rate "
+          f"{defaults.rebalance_rate:g}, hold_rank {defaults.hold_rank}, rebalance {defaults.rebalance_frequency}; "
+          f"{len(seeds)} seeds x {args.days} sessions")
     base = np.concatenate([r["net"] for r in results[chosen[0]]])
     print(f"{'variant':<32} {'turn latest':>11} {'turn mean':>9} {'net SR':>7} {'se':>5} {'gross SR':>8} {'d_net':>6} {'se':>5} {'invested':>8}")
     for name in chosen:
