@@ -33,6 +33,7 @@ from quant_assets.partitions import daily_asset, history_input as _history, in_p
 from quant_assets.reporting import summary_section, text_table
 from quant_lib.data.calendar import trading_days
 from quant_lib.factors import to_markdown
+from quant_lib.factors.smoothing import smooth_scores, smoothing_window
 from quant_lib.portfolio import METHODS
 from quant_lib.portfolio.checks import long_only, max_position, sector_caps, turnover, var_limit, weights_sum
 from quant_lib.portfolio.construction import (
@@ -57,6 +58,9 @@ PRICE_HISTORY_DAYS = _DEFAULTS.lookback_days + 15
 is cut to this history)."""
 TURNOVER_HISTORY_DAYS = 21 + 5
 """Target partitions read before the run's first day for the 21-day turnover."""
+SCORE_HISTORY_DAYS = 60
+"""Ranking partitions read before the run's first day for the score EWM (`score_half_life` up to
+12 sessions: its window is ceil(5 x half-life) sessions)."""
 LIQUIDITY_HISTORY_DAYS = 20 + 5
 """Price partitions before the trade date for the 20-day average volume and volatility."""
 
@@ -86,10 +90,20 @@ class PortfolioRunConfig(Config):
     rebalance_rate: float = Field(_DEFAULTS.rebalance_rate, description="Fraction of each gap to target traded per day (1: all of it).")
     hold_rank: int | None = Field(_DEFAULTS.hold_rank, description="Keep a held name dropped from the targets while it ranks within this many (null: off).")
     rebalance_band: float = Field(_DEFAULTS.rebalance_band, description="No-trade band: skip rebalances of held names worth less than this fraction of portfolio value.")
+    score_half_life: float = Field(_DEFAULTS.score_half_life, description="Half-life (sessions) of the EWM of the ranking score the targets use (0: raw score; at most 12).")
+    rebalance_frequency: str = Field(_DEFAULTS.rebalance_frequency, description="Trade on every session (daily) or the first session of each week / month (weekly, monthly).")
     use_meta_confidence: bool = Field(True, description="Scale each weight by meta_confidence's bet size in [0, 1] (on dates it scored: once a champion exists); the rest stays in cash.")
 
     def portfolio_config(self) -> PortfolioConfig:
         return PortfolioConfig(**{name: getattr(self, name) for name in PortfolioConfig.field_names()})
+
+
+def scored_rankings(rankings: pl.DataFrame, context: AssetExecutionContext, settings: PortfolioConfig) -> pl.DataFrame:
+    """The run's rankings with the score smoothed (`smooth_scores`) over the history read."""
+    if smoothing_window(settings.score_half_life) > SCORE_HISTORY_DAYS:
+        raise ValueError(f"score_half_life {settings.score_half_life} needs {smoothing_window(settings.score_half_life)} "
+                         f"sessions of rankings; the portfolio assets read {SCORE_HISTORY_DAYS} (half-life at most 12)")
+    return _in_partition(smooth_scores(rankings, settings.score_half_life), context)
 
 
 CONFIGURED_ASSETS = ("covariance", "portfolio_targets", "risk_report", "holdings", "trade_list")
@@ -102,12 +116,12 @@ def portfolio_run_config(**overrides) -> RunConfig:
 
 @asset(
     **PORTFOLIO,
-    ins={"rankings": AssetIn("rankings"), "prices": _history("prices", PRICE_HISTORY_DAYS)},
+    ins={"rankings": _history("rankings", SCORE_HISTORY_DAYS), "prices": _history("prices", PRICE_HISTORY_DAYS)},
     description="Daily covariance (date, ticker, other_ticker) of the top-N ranked names over the trailing lookback.",
 )
 def covariance(context: AssetExecutionContext, config: PortfolioRunConfig, rankings: pl.DataFrame, prices: pl.DataFrame):
     settings = config.portfolio_config()
-    frame = candidate_covariance(rankings, prices, settings)
+    frame = candidate_covariance(scored_rankings(rankings, context, settings), prices, settings)
     context.log.info(f"covariance: {frame['date'].n_unique()} dates, {frame.height} entries ({settings.cov_method})")
     return Output(
         frame,
@@ -118,7 +132,7 @@ def covariance(context: AssetExecutionContext, config: PortfolioRunConfig, ranki
 @asset(
     **PORTFOLIO,
     ins={
-        "rankings": AssetIn("rankings"),
+        "rankings": _history("rankings", SCORE_HISTORY_DAYS),
         "covariance": AssetIn("covariance"),
         "universe": AssetIn("universe"),
         "prices": _history("prices", PRICE_HISTORY_DAYS),
@@ -145,7 +159,7 @@ def portfolio_targets(
     warehouse: WarehouseResource,
 ):
     settings = config.portfolio_config()
-    result = build_targets(rankings, prices, universe, settings, covariance)
+    result = build_targets(scored_rankings(rankings, context, settings), prices, universe, settings, covariance)
     targets, meta_dropped = _meta_sized(context, config, result.targets, warehouse)
     for row in result.fallbacks.head(5).iter_rows(named=True):
         context.log.warning(f"{row['date']}: {row['fallback_reason']}")
@@ -190,7 +204,7 @@ def _meta_sized(context, config: PortfolioRunConfig, targets: pl.DataFrame, ware
     ins={
         "portfolio_targets": AssetIn("portfolio_targets"),
         "prices": AssetIn("prices"),
-        "rankings": AssetIn("rankings"),
+        "rankings": _history("rankings", SCORE_HISTORY_DAYS),
         "universe": AssetIn("universe"),
     },
     description="The book before each day's trades: the previous day's holdings plus its fills (cash included).",
@@ -212,7 +226,7 @@ def holdings(
     settings = config.portfolio_config()
     book, _ = project_book(
         broker.book_before(first, settings.initial_cash), trading_days(first, last),
-        portfolio_targets, prices, rankings, universe, settings,
+        portfolio_targets, prices, scored_rankings(rankings, context, settings), universe, settings,
     )
     cash = book.filter(pl.col("ticker") == CASH_TICKER)
     return Output(book, metadata={"days": cash.height, "positions": book.height - cash.height,
@@ -272,7 +286,7 @@ def risk_report(
     ins={
         "portfolio_targets": AssetIn("portfolio_targets"),
         "holdings": AssetIn("holdings"),
-        "rankings": AssetIn("rankings"),
+        "rankings": _history("rankings", SCORE_HISTORY_DAYS),
         "universe": AssetIn("universe"),
         "prices": AssetIn("prices"),
     },
@@ -287,7 +301,8 @@ def trade_list(
     universe: pl.DataFrame,
     prices: pl.DataFrame,
 ):
-    trades = build_trade_lists(portfolio_targets, holdings, prices, rankings, universe, config.portfolio_config())
+    settings = config.portfolio_config()
+    trades = build_trade_lists(portfolio_targets, holdings, prices, scored_rankings(rankings, context, settings), universe, settings)
     buys = trades.filter(pl.col("side") == "BUY")
     return Output(
         trades,

@@ -93,20 +93,28 @@ def project_book(
     """(holdings, orders) over `days` in order: each day's holdings are the book before its
     trades; the trade list is submitted to `executor` (which ends holding the book after the
     last day). A sequential walk: every day starts from the previous day's fills."""
-    closes = {d[0]: dict(f.select("ticker", "close").iter_rows()) for d, f in prices.partition_by("date", as_dict=True).items()}
+    wanted = pl.col("date").is_in(list(days))
+    by_day = {name: _by_date(frame.filter(wanted)) for name, frame in
+              (("targets", targets), ("prices", prices), ("rankings", rankings), ("universe", universe))}
     held, orders = [], []
     for day in days:
-        day_closes = closes.get(day, {})
+        day_prices = by_day["prices"].get(day, prices.clear())
+        day_closes = dict(day_prices.select("ticker", "close").iter_rows())
         executor.update_market_prices(day_closes)
         book = book_holdings(executor, day, day_closes)
         held.append(book)
-        day_targets = targets.filter(pl.col("date") == day)
-        if day_targets.is_empty() or not day_closes:
+        day_targets = by_day["targets"].get(day)
+        if day_targets is None or not day_closes:
             continue
-        trades = build_trade_lists(day_targets, book, prices.filter(pl.col("date") == day), rankings, universe, config)
+        trades = build_trade_lists(day_targets, book, day_prices, by_day["rankings"].get(day, rankings.clear()),
+                                   by_day["universe"].get(day, universe.clear()), config)
         orders.append(submit_trades(executor, day, trades))
     holdings = pl.concat(held) if held else pl.DataFrame(schema=HOLDINGS_COLUMNS)
     return holdings, (pl.concat(orders) if orders else pl.DataFrame(schema=ORDER_COLUMNS))
+
+
+def _by_date(frame: pl.DataFrame) -> dict[date, pl.DataFrame]:
+    return {key[0]: part for key, part in frame.partition_by("date", as_dict=True).items()}
 
 
 def reconcile(broker_positions: dict[str, float], holdings: pl.DataFrame, tolerance: float = 1e-6) -> list[str]:

@@ -83,3 +83,19 @@ def test_exit_buffer_keeps_a_dropped_name_that_still_ranks_high():
     assert kept["ticker"].to_list() == ["AAA"], "CCC ranks 3rd: kept"
     sold = build_trade_list(targets, held, prices, 100_000.0, scores=scores, hold_rank=2)
     assert sold.filter(pl.col("ticker") == "CCC").select("side", "shares", "reason").row(0) == ("SELL", 500, "Exit")
+
+
+def test_a_delisted_holding_is_valued_and_sold_at_its_last_price():
+    from quant_lib.portfolio.construction import build_trade_lists, portfolio_values
+
+    holdings = pl.DataFrame({"date": [D2] * 3, "ticker": ["CASH", "AAA", "ZZZ"], "shares": [1_000.0, 10.0, 50.0],
+                             "price": [1.0, 100.0, 8.0], "value": [1_000.0, 1_000.0, 400.0]})
+    prices = pl.DataFrame({"date": [D2], "ticker": ["AAA"], "close": [110.0]})  # ZZZ has no close any more
+    assert portfolio_values(holdings, prices)["portfolio_value"].to_list() == [1_000.0 + 1_100.0 + 400.0]
+    targets = pl.DataFrame({"date": [D2], "ticker": ["AAA"], "weight": [0.44]})
+    config = PortfolioConfig(rebalance_rate=1.0, max_position=0.5)
+    trades = build_trade_lists(targets, holdings, prices, targets.select("date", "ticker", pl.lit(1.0).alias("score")),
+                               targets.select("date", "ticker"), config)
+    assert trades.filter(pl.col("ticker") == "ZZZ").select("side", "shares", "price", "reason").rows() == [("SELL", 50, 8.0, "Exit")]
+    with pytest.raises(ValueError, match="without a close"):
+        portfolio_values(holdings.drop("price"), prices)

@@ -193,7 +193,7 @@ def test_risk_report_components_sum_to_total_and_match_formulas(market, hrp_targ
 def test_trade_lists_buy_whole_shares_within_cash(market, hrp_targets):
     _, result = hrp_targets
     holdings = cash_holdings(DAYS, 1_000_000.0)
-    trades = build_trade_lists(result.targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig())
+    trades = build_trade_lists(result.targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig(rebalance_rate=1.0))
     assert set(trades["date"].unique().to_list()) == set(DAYS)
     assert (trades["side"] == "BUY").all() and (trades["shares"] > 0).all()
     assert trades["shares"].dtype == pl.Int64
@@ -220,7 +220,7 @@ def test_trade_lists_from_positions_sell_exits_and_stay_within_cash(market, hrp_
     close = market["prices"].filter(pl.col("date") == day).select("ticker", "close")
     price = dict(close.iter_rows())
     value = 50_000.0 + 1_000 * price[outsider] + 500 * price[insider]
-    trades = build_trade_lists(targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig(hold_rank=None))
+    trades = build_trade_lists(targets, holdings, market["prices"], market["rankings"], market["universe"], PortfolioConfig(hold_rank=None, rebalance_rate=1.0))
     exit_row = trades.filter(pl.col("ticker") == outsider).row(0, named=True)
     assert exit_row["side"] == "SELL" and exit_row["shares"] == 1_000 and exit_row["reason"] == "Exit"
     buys = trades.filter(pl.col("side") == "BUY")["value"].sum()
