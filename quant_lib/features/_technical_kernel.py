@@ -55,7 +55,7 @@ SCRATCH_ROWS = (
     "r_mean5", "r_sqdev5", "r_mean20", "r_sqdev20", "hl2_mean20", "gk_mean20", "v_mean20", "v_sqdev20", "v_sum20",
     "tpv_sum20", "signed_sum10", "v_sum10", "up_sum14", "down_sum14", "r_m2", "r_m3", "r_m4", "ema12", "ema26",
     "ema20", "atr14", "atr10", "pdm14", "mdm14", "gain14", "loss14", "gain7", "loss7", "macd", "plus_di", "minus_di",
-    "dx", "stoch_k", "signal", "adx", "stoch_d",
+    "dx", "stoch_k", "signal", "adx", "stoch_d", "hl", "rv5", "rv20",
 )
 (
     S_O, S_H, S_L, S_C, S_V, S_R, S_TP, S_TR, S_PDM, S_MDM, S_GAIN, S_LOSS, S_SIGNED, S_FLOW_UP, S_FLOW_DOWN, S_TPV,
@@ -63,7 +63,7 @@ SCRATCH_ROWS = (
     S_R_MEAN5, S_R_SQDEV5, S_R_MEAN20, S_R_SQDEV20, S_HL2_MEAN20, S_GK_MEAN20, S_V_MEAN20, S_V_SQDEV20, S_V_SUM20,
     S_TPV_SUM20, S_SIGNED_SUM10, S_V_SUM10, S_UP_SUM14, S_DOWN_SUM14, S_R_M2, S_R_M3, S_R_M4, S_EMA12, S_EMA26,
     S_EMA20, S_ATR14, S_ATR10, S_PDM14, S_MDM14, S_GAIN14, S_LOSS14, S_GAIN7, S_LOSS7, S_MACD, S_PLUS_DI, S_MINUS_DI,
-    S_DX, S_STOCH_K, S_SIGNAL, S_ADX, S_STOCH_D,
+    S_DX, S_STOCH_K, S_SIGNAL, S_ADX, S_STOCH_D, S_HL, S_RV5, S_RV20,
 ) = range(len(SCRATCH_ROWS))
 N_SCRATCH = len(SCRATCH_ROWS)
 
@@ -96,7 +96,7 @@ def _bar_terms(o, h, l, c, v, s):  # pragma: no cover - compiled
         s[S_O, i], s[S_H, i], s[S_L, i], s[S_C, i], s[S_V, i] = o[i], h[i], l[i], c[i], v[i]
         s[S_TP, i] = (h[i] + l[i] + c[i]) * ONE_THIRD
         s[S_TPV, i] = s[S_TP, i] * v[i]
-        range_log = np.log(h[i] / l[i])
+        range_log = s[S_HL, i] = np.log(h[i] / l[i])
         s[S_HL2, i] = range_log * range_log
         co = np.log(c[i] / o[i])
         s[S_GK, i] = 0.5 * s[S_HL2, i] - GARMAN_KLASS_CO * (co * co)
@@ -152,62 +152,90 @@ def _run_plan(s):  # pragma: no cover - compiled
             _derived(s)
 
 
+# Feature formulas of a common shape: (shape, feature, row x, row y)
+COPY, RATIO_MINUS_ONE, SHARE, RATIO, DIFFERENCE, PERCENT_OF = range(6)
+FORMULAS = np.array([
+    (COPY, LOG_RETURN_1, S_R, 0), (COPY, MACD, S_MACD, 0), (COPY, MACD_SIGNAL, S_SIGNAL, 0),
+    (COPY, STOCH_K_14, S_STOCH_K, 0), (COPY, STOCH_D_3, S_STOCH_D, 0), (COPY, PLUS_DI_14, S_PLUS_DI, 0),
+    (COPY, MINUS_DI_14, S_MINUS_DI, 0), (COPY, ADX_14, S_ADX, 0), (COPY, ATR_14, S_ATR14, 0),
+    (COPY, REALIZED_VOL_5, S_RV5, 0), (COPY, REALIZED_VOL_20, S_RV20, 0), (COPY, HIGH_LOW_RANGE, S_HL, 0),
+    (RATIO_MINUS_ONE, SMA_10_DIST, S_C, S_SMA10), (RATIO_MINUS_ONE, SMA_20_DIST, S_C, S_SMA20),
+    (RATIO_MINUS_ONE, SMA_50_DIST, S_C, S_SMA50), (RATIO_MINUS_ONE, EMA_12_DIST, S_C, S_EMA12),
+    (RATIO_MINUS_ONE, EMA_26_DIST, S_C, S_EMA26), (RATIO_MINUS_ONE, DIST_HIGH_20, S_C, S_HH20),
+    (RATIO_MINUS_ONE, DIST_LOW_20, S_C, S_LL20),
+    (SHARE, RSI_14, S_GAIN14, S_LOSS14), (SHARE, RSI_7, S_GAIN7, S_LOSS7), (SHARE, MFI_14, S_UP_SUM14, S_DOWN_SUM14),
+    (RATIO, OBV_SLOPE_10, S_SIGNED_SUM10, S_V_SUM10), (RATIO, VOL_RATIO_5_20, S_RV5, S_RV20),
+    (DIFFERENCE, MACD_HIST, S_MACD, S_SIGNAL), (PERCENT_OF, NATR_14, S_ATR14, S_C),
+], dtype=np.int64)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _write_features(s, out):  # pragma: no cover - compiled
-    """Every feature formula from the scratch rows into ``out`` (43, rows); Inf -> NaN."""
-    nan = np.nan
-    c, o, h, l, v = s[S_C], s[S_O], s[S_H], s[S_L], s[S_V]  # noqa: E741
-    f = np.empty(N_FEATURES)
-    for i in range(c.shape[0]):
-        f[LOG_RETURN_1] = s[S_R, i]
-        f[LOG_RETURN_5] = np.log(c[i] / c[i - 5]) if i >= 5 else nan
-        f[LOG_RETURN_10] = np.log(c[i] / c[i - 10]) if i >= 10 else nan
-        f[LOG_RETURN_20] = np.log(c[i] / c[i - 20]) if i >= 20 else nan
-        f[ROC_10] = 100.0 * (c[i] / c[i - 10] - 1.0) if i >= 10 else nan
-        f[SMA_10_DIST] = c[i] / s[S_SMA10, i] - 1.0
-        f[SMA_20_DIST] = c[i] / s[S_SMA20, i] - 1.0
-        f[SMA_50_DIST] = c[i] / s[S_SMA50, i] - 1.0
-        f[EMA_12_DIST] = c[i] / s[S_EMA12, i] - 1.0
-        f[EMA_26_DIST] = c[i] / s[S_EMA26, i] - 1.0
-        f[MACD] = s[S_MACD, i]
-        f[MACD_SIGNAL] = s[S_SIGNAL, i]
-        f[MACD_HIST] = s[S_MACD, i] - s[S_SIGNAL, i]
-        f[RSI_14] = 100.0 * s[S_GAIN14, i] / (s[S_GAIN14, i] + s[S_LOSS14, i])
-        f[RSI_7] = 100.0 * s[S_GAIN7, i] / (s[S_GAIN7, i] + s[S_LOSS7, i])
-        f[STOCH_K_14] = s[S_STOCH_K, i]
-        f[STOCH_D_3] = s[S_STOCH_D, i]
-        f[WILLIAMS_R_14] = -100.0 * (s[S_HH14, i] - c[i]) / (s[S_HH14, i] - s[S_LL14, i])
-        f[CCI_20] = (s[S_TP, i] - s[S_TP_MEAN20, i]) / (0.015 * (s[S_TP_ABSDEV20, i] / 20))
-        f[PLUS_DI_14] = s[S_PLUS_DI, i]
-        f[MINUS_DI_14] = s[S_MINUS_DI, i]
-        f[ADX_14] = s[S_ADX, i]
-        f[ATR_14] = s[S_ATR14, i]
-        f[NATR_14] = 100.0 * s[S_ATR14, i] / c[i]
+def _finite(value):  # pragma: no cover - compiled
+    return value if np.isfinite(value) else np.nan
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _write_formulas(s, out, a):  # pragma: no cover - compiled
+    """The ``FORMULAS`` features into ``out[:, a : a + rows]`` (Inf -> NaN)."""
+    for j in range(FORMULAS.shape[0]):
+        shape, row, x, y = FORMULAS[j, 0], FORMULAS[j, 1], s[FORMULAS[j, 2]], s[FORMULAS[j, 3]]
+        dest = out[row, a : a + x.shape[0]]
+        if shape == COPY:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(x[i])
+        elif shape == RATIO_MINUS_ONE:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(x[i] / y[i] - 1.0)
+        elif shape == SHARE:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(100.0 * x[i] / (x[i] + y[i]))
+        elif shape == RATIO:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(x[i] / y[i])
+        elif shape == DIFFERENCE:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(x[i] - y[i])
+        else:
+            for i in range(x.shape[0]):
+                dest[i] = _finite(100.0 * x[i] / y[i])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _write_features(s, out, a):  # pragma: no cover - compiled
+    """Every feature into ``out[:, a : a + rows]``: the ``FORMULAS`` and the rest (Inf -> NaN)."""
+    c, o, h, l, v, m = s[S_C], s[S_O], s[S_H], s[S_L], s[S_V], s.shape[1]  # noqa: E741
+    for i in range(m):
+        s[S_RV5, i] = np.sqrt(s[S_R_SQDEV5, i] / 4)
+        s[S_RV20, i] = np.sqrt(s[S_R_SQDEV20, i] / 19)
+    _write_formulas(s, out, a)
+    for k, row in ((5, LOG_RETURN_5), (10, LOG_RETURN_10), (20, LOG_RETURN_20)):
+        dest = out[row, a : a + m]
+        for i in range(m):
+            dest[i] = np.log(c[i] / c[i - k]) if i >= k else np.nan
+    f = out[:, a : a + m]
+    for i in range(m):
+        f[ROC_10, i] = 100.0 * (c[i] / c[i - 10] - 1.0) if i >= 10 else np.nan
+        f[GAP, i] = np.log(o[i] / c[i - 1]) if i >= 1 else np.nan
+    for i in range(m):
+        f[WILLIAMS_R_14, i] = _finite(-100.0 * (s[S_HH14, i] - c[i]) / (s[S_HH14, i] - s[S_LL14, i]))
+        f[CCI_20, i] = _finite((s[S_TP, i] - s[S_TP_MEAN20, i]) / (0.015 * (s[S_TP_ABSDEV20, i] / 20)))
+        f[CLOSE_LOCATION, i] = _finite((c[i] - l[i]) / (h[i] - l[i]))
+    for i in range(m):
         sd = np.sqrt(s[S_C_SQDEV20, i] / 20)
-        f[BB_POSITION_20] = (c[i] - (s[S_SMA20, i] - 2.0 * sd)) / (4.0 * sd)
-        f[BB_WIDTH_20] = 4.0 * sd / s[S_SMA20, i]
+        f[BB_POSITION_20, i] = _finite((c[i] - (s[S_SMA20, i] - 2.0 * sd)) / (4.0 * sd))
+        f[BB_WIDTH_20, i] = _finite(4.0 * sd / s[S_SMA20, i])
         atr10 = s[S_ATR10, i]
-        f[KELTNER_POSITION_20] = (c[i] - (s[S_EMA20, i] - 2.0 * atr10)) / (4.0 * atr10)
-        f[REALIZED_VOL_5] = np.sqrt(s[S_R_SQDEV5, i] / 4)
-        f[REALIZED_VOL_20] = np.sqrt(s[S_R_SQDEV20, i] / 19)
-        f[VOL_RATIO_5_20] = f[REALIZED_VOL_5] / f[REALIZED_VOL_20]
-        f[PARKINSON_VOL_20] = np.sqrt(s[S_HL2_MEAN20, i] * (1.0 / PARKINSON_SCALE))
+        f[KELTNER_POSITION_20, i] = _finite((c[i] - (s[S_EMA20, i] - 2.0 * atr10)) / (4.0 * atr10))
+    for i in range(m):
+        f[PARKINSON_VOL_20, i] = np.sqrt(s[S_HL2_MEAN20, i] * (1.0 / PARKINSON_SCALE))
         gk = s[S_GK_MEAN20, i]
-        f[GARMAN_KLASS_VOL_20] = np.sqrt(0.0 if gk < 0.0 else gk)
-        f[VOLUME_ZSCORE_20] = (v[i] - s[S_V_MEAN20, i]) / np.sqrt(s[S_V_SQDEV20, i] / 19)
-        f[OBV_SLOPE_10] = s[S_SIGNED_SUM10, i] / s[S_V_SUM10, i]
-        f[MFI_14] = 100.0 * s[S_UP_SUM14, i] / (s[S_UP_SUM14, i] + s[S_DOWN_SUM14, i])
-        f[VWAP_DIST_20] = c[i] / (s[S_TPV_SUM20, i] / s[S_V_SUM20, i]) - 1.0
+        f[GARMAN_KLASS_VOL_20, i] = np.sqrt(0.0 if gk < 0.0 else gk)
+        f[VOLUME_ZSCORE_20, i] = _finite((v[i] - s[S_V_MEAN20, i]) / np.sqrt(s[S_V_SQDEV20, i] / 19))
+        f[VWAP_DIST_20, i] = _finite(c[i] / (s[S_TPV_SUM20, i] / s[S_V_SUM20, i]) - 1.0)
+    for i in range(m):
         variance = s[S_R_M2, i] / 20
-        f[SKEW_20] = (s[S_R_M3, i] / 20) / variance**1.5
-        f[KURT_20] = (s[S_R_M4, i] / 20) / (variance * variance) - 3.0
-        f[HIGH_LOW_RANGE] = np.log(h[i] / l[i])
-        f[CLOSE_LOCATION] = (c[i] - l[i]) / (h[i] - l[i])
-        f[GAP] = np.log(o[i] / c[i - 1]) if i >= 1 else nan
-        f[DIST_HIGH_20] = c[i] / s[S_HH20, i] - 1.0
-        f[DIST_LOW_20] = c[i] / s[S_LL20, i] - 1.0
-        for k in range(N_FEATURES):
-            out[k, i] = f[k] if np.isfinite(f[k]) else nan
+        f[SKEW_20, i] = _finite((s[S_R_M3, i] / 20) / (variance * np.sqrt(variance)))
+        f[KURT_20, i] = _finite((s[S_R_M4, i] / 20) / (variance * variance) - 3.0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -223,4 +251,4 @@ def technical_panel(o, h, l, c, v, starts, out):  # pragma: no cover - compiled
         s = block[: N_SCRATCH * (b - a)].reshape((N_SCRATCH, b - a))
         _bar_terms(o[a:b], h[a:b], l[a:b], c[a:b], v[a:b], s)
         _run_plan(s)
-        _write_features(s, out[:, a:b])
+        _write_features(s, out, a)
