@@ -92,9 +92,8 @@ def window_std(x, n, ddof, mean, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def window_moments(x, n, mean, m2, m3, m4):  # pragma: no cover - compiled
-    """Central moment sums m_p[t] = sum_k (x[t-k] - mean[t])^p, p = 2, 3, 4 (k = 0 first)."""
-    window_deviation(x, n, mean, 2, m2)
+def window_moments(x, n, mean, m3, m4):  # pragma: no cover - compiled
+    """Central moment sums m_p[t] = sum_k (x[t-k] - mean[t])^p, p = 3, 4 (k = 0 first)."""
     _warm_up(m3, n)
     _warm_up(m4, n)
     m = x.shape[0]

@@ -53,7 +53,7 @@ SCRATCH_ROWS = (
     "o", "h", "l", "c", "v", "r", "tp", "tr", "pdm", "mdm", "gain", "loss", "signed", "flow_up", "flow_down", "tpv",
     "hl2", "gk", "sma10", "sma20", "sma50", "hh14", "ll14", "hh20", "ll20", "tp_mean20", "tp_absdev20", "c_sqdev20",
     "r_mean5", "r_sqdev5", "r_mean20", "r_sqdev20", "hl2_mean20", "gk_mean20", "v_mean20", "v_sqdev20", "v_sum20",
-    "tpv_sum20", "signed_sum10", "v_sum10", "up_sum14", "down_sum14", "r_m2", "r_m3", "r_m4", "ema12", "ema26",
+    "tpv_sum20", "signed_sum10", "v_sum10", "up_sum14", "down_sum14", "r_m3", "r_m4", "ema12", "ema26",
     "ema20", "atr14", "atr10", "pdm14", "mdm14", "gain14", "loss14", "gain7", "loss7", "macd", "plus_di", "minus_di",
     "dx", "stoch_k", "signal", "adx", "stoch_d", "hl", "rv5", "rv20",
 )
@@ -61,7 +61,7 @@ SCRATCH_ROWS = (
     S_O, S_H, S_L, S_C, S_V, S_R, S_TP, S_TR, S_PDM, S_MDM, S_GAIN, S_LOSS, S_SIGNED, S_FLOW_UP, S_FLOW_DOWN, S_TPV,
     S_HL2, S_GK, S_SMA10, S_SMA20, S_SMA50, S_HH14, S_LL14, S_HH20, S_LL20, S_TP_MEAN20, S_TP_ABSDEV20, S_C_SQDEV20,
     S_R_MEAN5, S_R_SQDEV5, S_R_MEAN20, S_R_SQDEV20, S_HL2_MEAN20, S_GK_MEAN20, S_V_MEAN20, S_V_SQDEV20, S_V_SUM20,
-    S_TPV_SUM20, S_SIGNED_SUM10, S_V_SUM10, S_UP_SUM14, S_DOWN_SUM14, S_R_M2, S_R_M3, S_R_M4, S_EMA12, S_EMA26,
+    S_TPV_SUM20, S_SIGNED_SUM10, S_V_SUM10, S_UP_SUM14, S_DOWN_SUM14, S_R_M3, S_R_M4, S_EMA12, S_EMA26,
     S_EMA20, S_ATR14, S_ATR10, S_PDM14, S_MDM14, S_GAIN14, S_LOSS14, S_GAIN7, S_LOSS7, S_MACD, S_PLUS_DI, S_MINUS_DI,
     S_DX, S_STOCH_K, S_SIGNAL, S_ADX, S_STOCH_D, S_HL, S_RV5, S_RV20,
 ) = range(len(SCRATCH_ROWS))
@@ -74,7 +74,7 @@ PLAN = np.array([
     (MAX, S_H, 14, 0, S_HH14), (MIN, S_L, 14, 0, S_LL14), (MAX, S_H, 20, 0, S_HH20), (MIN, S_L, 20, 0, S_LL20),
     (MEAN, S_TP, 20, 0, S_TP_MEAN20), (ABSDEV, S_TP, 20, S_TP_MEAN20, S_TP_ABSDEV20), (SQDEV, S_C, 20, S_SMA20, S_C_SQDEV20),
     (MEAN, S_R, 5, 0, S_R_MEAN5), (SQDEV, S_R, 5, S_R_MEAN5, S_R_SQDEV5),
-    (MEAN, S_R, 20, 0, S_R_MEAN20), (SQDEV, S_R, 20, S_R_MEAN20, S_R_SQDEV20), (MOMENTS, S_R, 20, S_R_MEAN20, S_R_M2),
+    (MEAN, S_R, 20, 0, S_R_MEAN20), (SQDEV, S_R, 20, S_R_MEAN20, S_R_SQDEV20), (MOMENTS, S_R, 20, S_R_MEAN20, S_R_M3),
     (MEAN, S_HL2, 20, 0, S_HL2_MEAN20), (MEAN, S_GK, 20, 0, S_GK_MEAN20),
     (MEAN, S_V, 20, 0, S_V_MEAN20), (SQDEV, S_V, 20, S_V_MEAN20, S_V_SQDEV20), (SUM, S_V, 20, 0, S_V_SUM20),
     (SUM, S_TPV, 20, 0, S_TPV_SUM20), (SUM, S_SIGNED, 10, 0, S_SIGNED_SUM10), (SUM, S_V, 10, 0, S_V_SUM10),
@@ -133,6 +133,7 @@ def _derived(s):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _run_plan(s):  # pragma: no cover - compiled
+    """Each ``PLAN`` row in order."""
     for j in range(PLAN.shape[0]):
         op, n, aux, dst = PLAN[j, 0], PLAN[j, 2], PLAN[j, 3], PLAN[j, 4]
         x = s[PLAN[j, 1]]
@@ -147,7 +148,7 @@ def _run_plan(s):  # pragma: no cover - compiled
         elif op == EMA or op == WILDER:
             ewm_segment(x, 2.0 / (n + 1) if op == EMA else 1.0 / n, n, s[dst])
         elif op == MOMENTS:
-            window_moments(x, n, s[aux], s[dst], s[dst + 1], s[dst + 2])
+            window_moments(x, n, s[aux], s[dst], s[dst + 1])
         else:
             _derived(s)
 
@@ -233,7 +234,7 @@ def _write_features(s, out, a):  # pragma: no cover - compiled
         f[VOLUME_ZSCORE_20, i] = _finite((v[i] - s[S_V_MEAN20, i]) / np.sqrt(s[S_V_SQDEV20, i] / 19))
         f[VWAP_DIST_20, i] = _finite(c[i] / (s[S_TPV_SUM20, i] / s[S_V_SUM20, i]) - 1.0)
     for i in range(m):
-        variance = s[S_R_M2, i] / 20
+        variance = s[S_R_SQDEV20, i] / 20
         f[SKEW_20, i] = _finite((s[S_R_M3, i] / 20) / (variance * np.sqrt(variance)))
         f[KURT_20, i] = _finite((s[S_R_M4, i] / 20) / (variance * variance) - 3.0)
 
