@@ -33,10 +33,14 @@ def _warm_up(out, n):  # pragma: no cover - compiled
         out[t] = np.nan
 
 
+REDUCE_SUM, REDUCE_MAX, REDUCE_MIN = 0, 1, 2
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def window_sum(x, n, out):  # pragma: no cover - compiled
-    """out[t] = x[t] + x[t-1] + ... + x[t-n+1] (in that order); NaN for t < n - 1 and where the
-    window holds a NaN/Inf."""
+def window_reduce(x, n, op, out):  # pragma: no cover - compiled
+    """Over the trailing n rows: ``REDUCE_SUM`` x[t] + x[t-1] + ... + x[t-n+1] (in that order;
+    NaN where the window holds a NaN/Inf), ``REDUCE_MAX`` / ``REDUCE_MIN`` (of finite x); NaN for
+    t < n - 1."""
     m = x.shape[0]
     _warm_up(out, n)
     if m < n:
@@ -46,17 +50,25 @@ def window_sum(x, n, out):  # pragma: no cover - compiled
         acc[t] = x[n - 1 + t]
     for k in range(1, n):
         lagged = x[n - 1 - k : m - k]
+        if op == REDUCE_SUM:
+            for t in range(acc.shape[0]):
+                acc[t] += lagged[t]
+        elif op == REDUCE_MAX:
+            for t in range(acc.shape[0]):
+                acc[t] = max(acc[t], lagged[t])
+        else:
+            for t in range(acc.shape[0]):
+                acc[t] = min(acc[t], lagged[t])
+    if op == REDUCE_SUM:
         for t in range(acc.shape[0]):
-            acc[t] += lagged[t]
-    for t in range(acc.shape[0]):
-        if not np.isfinite(acc[t]):
-            acc[t] = np.nan
+            if not np.isfinite(acc[t]):
+                acc[t] = np.nan
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def window_mean(x, n, out):  # pragma: no cover - compiled
-    """``window_sum / n``."""
-    window_sum(x, n, out)
+    """``window_reduce(REDUCE_SUM) / n``."""
+    window_reduce(x, n, REDUCE_SUM, out)
     for t in range(out.shape[0]):
         out[t] /= n
 
@@ -112,26 +124,6 @@ def window_moments(x, n, mean, m3, m4):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def window_extreme(x, n, highest, out):  # pragma: no cover - compiled
-    """Trailing max (``highest``) or min over n rows of finite ``x``; NaN for t < n - 1."""
-    m = x.shape[0]
-    _warm_up(out, n)
-    if m < n:
-        return
-    acc = out[n - 1 :]
-    for t in range(acc.shape[0]):
-        acc[t] = x[n - 1 + t]
-    for k in range(1, n):
-        lagged = x[n - 1 - k : m - k]
-        if highest:
-            for t in range(acc.shape[0]):
-                acc[t] = max(acc[t], lagged[t])
-        else:
-            for t in range(acc.shape[0]):
-                acc[t] = min(acc[t], lagged[t])
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def _segment_starts(pos):  # pragma: no cover - compiled
     starts = [0]
     for i in range(1, pos.shape[0]):
@@ -161,7 +153,7 @@ def rolling_by_group(x, pos, n, stat, ddof):  # pragma: no cover - compiled
     starts = _segment_starts(pos)
     for g in range(len(starts) - 1):
         a, b = starts[g], starts[g + 1]
-        window_sum(x[a:b], n, total[a:b])
+        window_reduce(x[a:b], n, REDUCE_SUM, total[a:b])
         if stat == 0 or stat == 2:
             window_mean(x[a:b], n, out[a:b])
             if stat == 2:
@@ -169,7 +161,7 @@ def rolling_by_group(x, pos, n, stat, ddof):  # pragma: no cover - compiled
         elif stat == 1:
             out[a:b] = total[a:b]
         else:
-            window_extreme(x[a:b], n, stat == 3, out[a:b])
+            window_reduce(x[a:b], n, REDUCE_MAX if stat == 3 else REDUCE_MIN, out[a:b])
     for t in range(x.shape[0]):
         if np.isnan(total[t]):
             out[t] = np.nan

@@ -19,7 +19,16 @@ import math
 import numpy as np
 from numba import njit
 
-from quant_lib.features._kernels import ewm_segment, window_deviation, window_extreme, window_mean, window_moments, window_sum
+from quant_lib.features._kernels import (
+    REDUCE_MAX,
+    REDUCE_MIN,
+    REDUCE_SUM,
+    ewm_segment,
+    window_deviation,
+    window_mean,
+    window_moments,
+    window_reduce,
+)
 
 FEATURE_ORDER = (
     "log_return_1", "log_return_5", "log_return_10", "log_return_20", "roc_10",
@@ -68,7 +77,8 @@ SCRATCH_ROWS = (
 N_SCRATCH = len(SCRATCH_ROWS)
 
 # PLAN operations: (op, source row, window n, auxiliary row (the mean), destination row)
-SUM, MEAN, MAX, MIN, SQDEV, ABSDEV, EMA, WILDER, MOMENTS, DERIVED = range(10)
+SUM, MAX, MIN = REDUCE_SUM, REDUCE_MAX, REDUCE_MIN
+MEAN, SQDEV, ABSDEV, EMA, WILDER, MOMENTS, DERIVED = range(3, 10)
 PLAN = np.array([
     (MEAN, S_C, 10, 0, S_SMA10), (MEAN, S_C, 20, 0, S_SMA20), (MEAN, S_C, 50, 0, S_SMA50),
     (MAX, S_H, 14, 0, S_HH14), (MIN, S_L, 14, 0, S_LL14), (MAX, S_H, 20, 0, S_HH20), (MIN, S_L, 20, 0, S_LL20),
@@ -137,12 +147,10 @@ def _run_plan(s):  # pragma: no cover - compiled
     for j in range(PLAN.shape[0]):
         op, n, aux, dst = PLAN[j, 0], PLAN[j, 2], PLAN[j, 3], PLAN[j, 4]
         x = s[PLAN[j, 1]]
-        if op == SUM:
-            window_sum(x, n, s[dst])
+        if op == SUM or op == MAX or op == MIN:
+            window_reduce(x, n, op, s[dst])
         elif op == MEAN:
             window_mean(x, n, s[dst])
-        elif op == MAX or op == MIN:
-            window_extreme(x, n, op == MAX, s[dst])
         elif op == SQDEV or op == ABSDEV:
             window_deviation(x, n, s[aux], 2 if op == SQDEV else 1, s[dst])
         elif op == EMA or op == WILDER:
