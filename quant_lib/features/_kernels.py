@@ -147,24 +147,19 @@ def ewm_by_group(x, pos, alpha, min_samples):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True, error_model="numpy")
 def rolling_by_group(x, pos, n, stat, ddof):  # pragma: no cover - compiled
     """Trailing-window statistic over n rows of one ticker (restarted where ``pos == 0``).
-    ``stat``: 0 mean, 1 sum, 2 std (``ddof``), 3 max, 4 min. NaN where the window is incomplete
-    or holds a NaN/Inf."""
-    out, total = np.empty(x.shape[0]), np.empty(x.shape[0])
+    ``stat``: 0 mean, 1 sum, 2 std (``ddof``), 3 max, 4 min (of finite x). NaN where the window
+    is incomplete or (sum, mean, std) holds a NaN/Inf."""
+    out = np.empty(x.shape[0])
     starts = _segment_starts(pos)
+    op = REDUCE_MAX if stat == 3 else (REDUCE_MIN if stat == 4 else REDUCE_SUM)
     for g in range(len(starts) - 1):
         a, b = starts[g], starts[g + 1]
-        window_reduce(x[a:b], n, REDUCE_SUM, total[a:b])
         if stat == 0 or stat == 2:
             window_mean(x[a:b], n, out[a:b])
-            if stat == 2:
-                window_std(x[a:b], n, ddof, out[a:b].copy(), out[a:b])
-        elif stat == 1:
-            out[a:b] = total[a:b]
         else:
-            window_reduce(x[a:b], n, REDUCE_MAX if stat == 3 else REDUCE_MIN, out[a:b])
-    for t in range(x.shape[0]):
-        if np.isnan(total[t]):
-            out[t] = np.nan
+            window_reduce(x[a:b], n, op, out[a:b])
+        if stat == 2:
+            window_std(x[a:b], n, ddof, out[a:b].copy(), out[a:b])
     return out
 
 

@@ -45,7 +45,7 @@ def _window(rolled: pl.Expr, n: int) -> pl.Expr:
 
 def _recursive(x: pl.Expr, alpha: float, n: int) -> pl.Expr:
     return pl.struct(x.alias("x"), POS.alias("p")).map_batches(
-        lambda s: pl.Series(ewm_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(), s.struct.field("p").to_numpy(), alpha, n)),
+        lambda s: pl.Series(ewm_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(writable=True), s.struct.field("p").to_numpy(), alpha, n)),
         return_dtype=pl.Float64,
     )
 
@@ -65,7 +65,7 @@ def _wilder(x: pl.Expr, n: int) -> pl.Expr:
 
 def _rolling(x: pl.Expr, n: int, stat: int, ddof: int = 1) -> pl.Expr:
     return pl.struct(x.alias("x"), POS.alias("p")).map_batches(
-        lambda s: pl.Series(rolling_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(), s.struct.field("p").to_numpy(), n, stat, ddof)),
+        lambda s: pl.Series(rolling_by_group(s.struct.field("x").cast(pl.Float64).to_numpy(writable=True), s.struct.field("p").to_numpy(), n, stat, ddof)),
         return_dtype=pl.Float64,
     )
 
