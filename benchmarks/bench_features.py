@@ -88,13 +88,17 @@ def split_panel(prices: pl.DataFrame, fast_sort: bool = True) -> list[dict[str, 
     return [{k: p[k].to_numpy() for k in OHLCV} for p in ordered.partition_by("ticker", maintain_order=True)]
 
 
-def best_of(repeat: int, run) -> tuple[float, object]:  # noqa: ANN001
-    times, result = [], None
+def interleaved_best(repeat: int, runs: dict[str, object]) -> tuple[dict[str, float], dict[str, object]]:
+    """Best wall time of each run over ``repeat`` rounds, the runs taking turns within a round
+    (on a shared machine the load drifts; taking turns exposes every run to the same drift)."""
+    best, results = dict.fromkeys(runs, float("inf")), {}
     for _ in range(repeat):
-        t = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - t)
-    return min(times), result
+        for name, run in runs.items():
+            results.pop(name, None)  # free the previous round's frame first
+            t = time.perf_counter()
+            results[name] = run()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best, results
 
 
 def cold_compile_seconds() -> float:
@@ -105,21 +109,30 @@ def cold_compile_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def measure_ours(prices: pl.DataFrame, repeat: int) -> dict[str, float]:
+def measure(prices: pl.DataFrame, repeat: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Ours (whole, one thread and all threads, and by stage) and TA-Lib, interleaved."""
     from quant_lib.features._frame import prepare_ohlcv
     from quant_lib.features.calendar_features import compute_time_features
     from quant_lib.features.technical import add_technical_features, compute_technical_features
 
     t = time.perf_counter()
     compute_technical_features(prices.head(2000))
-    figures = {"first_call": time.perf_counter() - t}
-    figures["one_thread"], features = best_of(repeat, lambda: compute_time_features(compute_technical_features(prices)))
-    figures["all_threads"], _ = best_of(repeat, lambda: compute_time_features(compute_technical_features(prices, threads=0)))
-    figures["sort_validate"], (frame, _, ticker) = best_of(repeat, lambda: prepare_ohlcv(prices))
-    figures["pass_and_frame"], technical = best_of(repeat, lambda: add_technical_features(frame, ticker))
-    figures["calendar"], _ = best_of(repeat, lambda: compute_time_features(technical))
-    figures["columns"] = features.width
-    return figures
+    first_call = time.perf_counter() - t
+    frame, _, ticker = prepare_ohlcv(prices)
+    technical = add_technical_features(frame, ticker)
+    groups = split_panel(prices)
+    best, results = interleaved_best(repeat, {
+        "one_thread": lambda: compute_time_features(compute_technical_features(prices)),
+        "all_threads": lambda: compute_time_features(compute_technical_features(prices, threads=0)),
+        "sort_validate": lambda: prepare_ohlcv(prices),
+        "pass_and_frame": lambda: add_technical_features(frame, ticker),
+        "calendar": lambda: compute_time_features(technical),
+        "split": lambda: split_panel(prices),
+        "plain_split": lambda: split_panel(prices, fast_sort=False),
+        "talib": lambda: talib_panel(groups),
+    })
+    best["first_call"] = first_call
+    return best, results
 
 
 def measure_pandas_ta(prices: pl.DataFrame) -> tuple[str, float, float, int] | str:
@@ -143,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=500)
     parser.add_argument("--years", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-cold", action="store_true", help="do not time a compile from an empty numba cache")
     parser.add_argument("--skip-pandas-ta", action="store_true", help="do not run pandas-ta (slow: ~10-20 s)")
     args = parser.parse_args()
@@ -153,13 +166,11 @@ def main() -> None:
     print(f"panel: {prices.height:,} rows ({prices['ticker'].n_unique()} tickers), simulated in {time.perf_counter() - t0:.1f} s; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     cold = None if args.skip_cold else cold_compile_seconds()
-    ours = measure_ours(prices, args.repeat)
-    split, groups = best_of(args.repeat, lambda: split_panel(prices))
-    plain_split, _ = best_of(args.repeat, lambda: split_panel(prices, fast_sort=False))
-    ref, n_talib = best_of(args.repeat, lambda: talib_panel(groups))
-    mine = ours["one_thread"]
+    ours, results = measure(prices, args.repeat)
+    mine, ref, split, plain_split, n_talib = ours["one_thread"], ours["talib"], ours["split"], ours["plain_split"], results["talib"]
     print(f"ours   : {mine:6.2f} s one thread, {ours['all_threads']:.2f} s on {os.cpu_count()} threads "
-          f"({ours['columns']} columns: 43 technical + 10 calendar + the input)")
+          f"({results['one_thread'].width} columns: 43 technical + 10 calendar + the input); best of {args.repeat}, "
+          "every run taking turns with the others")
     print(f"         = sort+validate {ours['sort_validate']:.2f} s + compiled pass and frame {ours['pass_and_frame']:.2f} s "
           f"+ calendar {ours['calendar']:.2f} s")
     print(f"         compile: {'skipped' if cold is None else f'{cold:.1f} s'} from an empty numba cache (new process), "
