@@ -16,6 +16,19 @@ def time_column(df: pl.DataFrame) -> str:
     raise ValueError(f"frame needs a 'timestamp' or 'date' column; has {df.columns}")
 
 
+def sort_by_ticker_time(df: pl.DataFrame, time: str) -> pl.DataFrame:
+    """``df`` sorted by (``TICKER``, ``time``). A string ticker is sorted as its code among the
+    sorted distinct tickers (an ``Enum``), folded with a ``Date`` into one integer key: polars
+    sorts that ~4x faster than a (string, date) pair, in the same order."""
+    if df.schema[TICKER] != pl.String:
+        return df.sort([TICKER, time])
+    tickers = df[TICKER].unique().drop_nulls().sort()
+    code = pl.col(TICKER).cast(pl.Enum(tickers)).to_physical().cast(pl.Int64)
+    if df.schema[time] == pl.Date:
+        return df.sort(code * (1 << 32) + (pl.col(time).cast(pl.Int64) + (1 << 31)))
+    return df.sort(code, time)
+
+
 def prepare_ohlcv(df: pl.DataFrame) -> tuple[pl.DataFrame, str, str]:
     """Validate OHLCV columns, add a constant ticker if absent, sort by (ticker, time).
 
@@ -26,7 +39,7 @@ def prepare_ohlcv(df: pl.DataFrame) -> tuple[pl.DataFrame, str, str]:
     time = time_column(df)
     if TICKER not in df.columns:
         df = df.with_columns(pl.lit("_").alias(TICKER))
-    df = df.with_columns(pl.col(list(OHLCV)).cast(pl.Float64)).sort([TICKER, time])
+    df = sort_by_ticker_time(df.with_columns(pl.col(list(OHLCV)).cast(pl.Float64)), time)
     bad = df.filter(~pl.all_horizontal(pl.col(c).is_finite() for c in OHLCV) | (pl.min_horizontal("open", "high", "low", "close") <= 0))
     if bad.height:
         first = bad.row(0, named=True)

@@ -27,14 +27,7 @@ import polars as pl
 
 from quant_lib.features._frame import prepare_ohlcv
 from quant_lib.features.calendar_features import TIME_FEATURE_NAMES, compute_time_features
-from quant_lib.features.technical import (
-    POS_COLUMN,
-    SHARED_NAMES,
-    TECHNICAL_FEATURE_NAMES,
-    finite_or_nan,
-    technical_feature_exprs,
-    with_position,
-)
+from quant_lib.features.technical import TECHNICAL_FEATURE_NAMES, add_technical_features
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +63,7 @@ def build_raw_features(
     Returns (frame, time column, ticker column, candidate feature names)."""
     df, time, ticker = prepare_ohlcv(df)
     close = pl.col("close")
-    df = with_position(df, ticker).with_columns(technical_feature_exprs())
-    df = df.with_columns(finite_or_nan(TECHNICAL_FEATURE_NAMES)).drop(POS_COLUMN, *SHARED_NAMES)
-    df = compute_time_features(df)
+    df = compute_time_features(add_technical_features(df, ticker))
     forward = (close.shift(-forecast_horizon) / close).log().over(ticker)
     df = df.with_columns(
         (pl.col("log_return_1") - pl.col("log_return_1").mean().over(time)).alias("excess_return_1"),
