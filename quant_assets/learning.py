@@ -106,7 +106,7 @@ class TrainingConfig(Config):
     test_fraction: float = Field(0.2, description="live_* nets and PPO: last fraction of the bars tested out of sample (and of the rest validated).")
     ppo_steps: int = Field(4_096, description="PPO environment steps.")
     ppo_window: int = Field(10, description="Bars of returns PPO observes.")
-    ppo_lr: float = Field(3e-4)
+    ppo_lr: float = Field(3e-3)
 
 
 def run_partitions(context: AssetExecutionContext) -> dict[date, list[str]]:
