@@ -8,6 +8,7 @@ model) partitions (one run, as `model_training_job` would; several models fan ou
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -89,9 +90,11 @@ def training_error(result: Any) -> str | None:
         error = event.step_failure_data.error
         if error is None or error.cls_name == "DagsterAssetCheckFailedError":
             continue
-        while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError", "TaskFailedError"):
+        while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
             error = error.cause
-        return error.message.strip()
+        message = error.message.strip()
+        task = re.search(r"failed for item .*?: (\w+(?:Error|Exception): .*)$", message, re.DOTALL)
+        return (task.group(1) if task else message).removeprefix("dagster._core.definitions.events.Failure: ")
     return None
 
 

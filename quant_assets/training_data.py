@@ -156,11 +156,23 @@ class WeekData:
         if kind == "bars":
             from quant_assets.live_runner import SMALL_NETS
 
-            parts, times = self.bar_parts
+            from quant_lib.live.offline_training import check_enough_bars
+
+            parts, times, symbols = self.bar_parts
+            try:
+                check_enough_bars(parts, symbols, c.seq_len, 1 if model == "live_momentum" else 5, c.test_fraction)
+            except ValueError as error:
+                raise Failure(f"{model}: {error}") from error
             return {**base, "parts": parts, "times": times, "seq_len": c.seq_len, "epochs": c.max_epochs, "lr": c.lr,
                     "seed": c.seed, "model_kwargs": sizes.get(model, SMALL_NETS[architecture(model)]),
                     "val_fraction": c.test_fraction, "test_fraction": c.test_fraction}
+        from quant_lib.models.ppo_training import split_returns
+
         times, symbols, returns = self.returns
+        try:
+            split_returns(returns, self.ppo_config())
+        except ValueError as error:
+            raise Failure(f"ppo on {', '.join(symbols)} ({len(returns)} common bars): {error}") from error
         return {**base, "returns": returns, "symbols": symbols, "times": times, "config": self.ppo_config()}
 
     def ppo_config(self):

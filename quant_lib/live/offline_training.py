@@ -14,6 +14,7 @@ Diebold-Mariano statistic as the weekly walk-forward training.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,16 +27,28 @@ from quant_lib.live.retrain import split_datasets
 Parts = Sequence[tuple[np.ndarray, np.ndarray]]
 
 
-def bar_training_parts(bars: pl.DataFrame) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Any]]:
-    """Per symbol (sorted): the live features and next-bar log-return targets of its bars, and
-    the timestamps of those rows (past warm-up), from a frame of timestamp, symbol, OHLCV."""
+def bar_training_parts(bars: pl.DataFrame) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[Any], list[str]]:
+    """Per symbol (sorted): the live features and next-bar log-return targets of its bars, the
+    timestamps of those rows (past warm-up) and the symbols, from a frame of timestamp, symbol, OHLCV."""
     features = IncrementalBarFeatures()
-    parts, times = [], []
-    for _, frame in sorted(bars.sort("timestamp").partition_by("symbol", as_dict=True).items()):
+    parts, times, symbols = [], [], []
+    for (symbol,), frame in sorted(bars.sort("timestamp").partition_by("symbol", as_dict=True).items()):
         x, y = features.training_set(frame)
         parts.append((x, y))
         times.append(frame["timestamp"].to_list()[len(frame) - len(x):])
-    return parts, times
+        symbols.append(str(symbol))
+    return parts, times, symbols
+
+
+def check_enough_bars(parts: Parts, symbols: Sequence[str], seq_len: int, horizon: int, test_fraction: float) -> None:
+    """ValueError naming the symbol whose bars (after the features' warm-up) cannot give at least
+    10 windows to the validation and test blocks: n >= seq_len + (horizon + 10) / (f (1 - f))."""
+    need = seq_len + math.ceil((horizon + 10) / (test_fraction * (1.0 - test_fraction)))
+    for symbol, (x, _) in zip(symbols, parts):
+        if len(x) < need:
+            raise ValueError(f"{symbol}: {len(x)} bars after the features' warm-up are too few for seq_len={seq_len}: "
+                             f"need at least {need} (10 windows in the validation and the {test_fraction:.0%} test "
+                             "block); give more bars or a shorter seq_len")
 
 
 def split_test(parts: Parts, seq_len: int, test_fraction: float) -> tuple[list, list, int]:
