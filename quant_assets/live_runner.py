@@ -73,6 +73,7 @@ def model_registry(warehouse: Path) -> Any:
 
     from quant_resources.model_registry import ModelRegistryResource
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bar per checkpoint read
     registry = ModelRegistryResource(root_dir=str(Path(warehouse) / "mlruns"),
                                      tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None).get()
     return registry if registry.store_exists() else None

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from quant_assets.cli import main
-from quant_resources.settings import get_settings
-
-
-@pytest.fixture
-def warehouse(tmp_path, monkeypatch):
-    monkeypatch.setenv("WAREHOUSE_DIR", str(tmp_path / "wh"))
-    monkeypatch.setenv("COMPUTE_BACKEND", "serial")
-    get_settings.cache_clear()
-    yield tmp_path / "wh"
-    get_settings.cache_clear()
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_quant", False)]:
-        root.removeHandler(handler)
-        handler.close()
+from tests.quant_assets.test_live_cli import warehouse  # noqa: F401  (WAREHOUSE_DIR in tmp_path, logging undone)
 
 
 def test_help_says_what_is_materialized(warehouse) -> None:
