@@ -34,7 +34,6 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     Config,
-    Failure,
     MetadataValue,
     MultiPartitionKey,
     MultiPartitionsDefinition,
