@@ -112,27 +112,39 @@ def download(assets: str, interval: str, days: int) -> None:
 
 @main.command()
 @click.option("--model", "model_name", default="all", show_default=True,
-              type=click.Choice(["all", "transformer", "itransformer", "lstm", "momentum", "ppo"]))
+              type=click.Choice(["all", "transformer", "itransformer", "lstm", "momentum", "ppo"]),
+              help="A net of the live loop (partition live_<net>), the PPO allocator (ppo), or all five.")
 @click.option("--assets", default="AAPL", show_default=True, help=ASSETS_HELP)
-@click.option("--interval", default="5m", show_default=True, help="Bar interval: 5m, 1h, 1d ...")
-@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1))
-@click.option("--bars", default=3_000, show_default=True, type=click.IntRange(200), help="Bars per symbol to train on.")
-@click.option("--seq-len", default=30, show_default=True, type=click.IntRange(2))
+@click.option("--interval", default="5m", show_default=True, help="Bar interval: 1d, or 1m/5m/15m/1h.")
+@click.option("--epochs", default=20, show_default=True, type=click.IntRange(1),
+              help="Maximum epochs of the nets (early stopping on validation); PPO runs EPOCHS x 256 env steps.")
+@click.option("--source", default="replay", show_default=True, type=click.Choice(["replay", "warehouse"]),
+              help="replay: the seeded simulated tape `quant live` / `quant backtest` replay. warehouse: the bars "
+                   "`quant download` stored (prices for 1d, intraday_bars otherwise).")
+@click.option("--bars", default=3_000, show_default=True, type=click.IntRange(200), help="replay: bars per symbol.")
+@click.option("--seq-len", default=30, show_default=True, type=click.IntRange(2), help="Window length of the nets.")
+@click.option("--week", default=None, type=click.DateTime(["%Y-%m-%d"]),
+              help="Training week (its Saturday start, or any day in it). Default: the week of the last bar.")
 @click.option("--seed", default=7, show_default=True)
-def train(model_name: str, assets: str, interval: str, epochs: int, bars: int, seq_len: int, seed: int) -> None:
-    """Train the forecasting nets on the simulated tape and save checkpoints for `quant live`
-    and `quant backtest` (warehouse/models/live/<model>.pt)."""
-    if model_name == "ppo":
-        raise click.UsageError("the PPO agent trains in issue 11's model_checkpoints asset, not here")
-    from quant_assets.live_runner import FORECASTERS, models_dir, replay_bars, train_models
+def train(model_name: str, assets: str, interval: str, epochs: int, source: str, bars: int, seq_len: int, week, seed: int) -> None:
+    """Train by materializing the `model_checkpoints` asset: one (week, model) partition per model,
+    in one Dagster run that fans the training out through the `compute` resource. Each model is
+    tested out of sample on the last 20% of the bars, stored in the model store
+    (warehouse/models/<model>/<week>/) and registered (live_<net>, ml_ppo); the `champion` alias
+    moves only when the promotion gate passes. `quant live` and `quant backtest` load the champion
+    (else the latest version, with a warning)."""
+    from quant_assets.train_command import TrainRequest, run_training
 
-    names = list(FORECASTERS) if model_name == "all" else [model_name]
-    tape = replay_bars(_symbols(assets), interval, bars, seed)
-    progress, advance = _progress(len(names), "training")
-    with progress:
-        results = train_models(names, tape, models_dir(_warehouse()), epochs, seq_len, seed, advance)
-    for name, result in results.items():
-        click.echo(f"{name:12s} best val loss {result['best_val_loss']:.6g} ({result['epochs']} epochs) -> {result['path']}")
+    request = TrainRequest(model_name, _symbols(assets), interval, epochs, source, bars, seq_len, seed,
+                           week.date() if week else None)
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"training {model_name} on {assets} ({interval}, {source}) ..."):
+        rows = run_training(request)
+    for row in rows:
+        verdict = "champion" if row["promoted"] else "not promoted"
+        click.echo(f"{row['model']:18s} v{row['version']:<3d} {verdict:12s} oos loss {row['oos_loss']:.6g} vs naive "
+                   f"{row['naive_loss']:.6g} | {row['reason']}")
 
 
 @main.command()

@@ -6,16 +6,20 @@ predictions and ensemble weights, and the retrain sensor.
   cross-sectional excess returns and BOCPD `cp_score` / `cp_severity`. Computed over the symbols'
   whole stored history (recursive averages and BOCPD depend on where they start), so a date's
   row is the same in a daily run and in a backfill. The forward-return target is never stored.
-- `model_checkpoints` (weekly): each architecture trained walk-forward on the last
-  `history_years` of data known by the week's Friday (fan-out through the `compute` resource),
-  checkpoint + fitted pipeline state saved in the model store and registered in the model
-  registry (`ml_<architecture>`, alias `challenger`, one MLflow run each). Blocking check per
-  architecture `promotion_<architecture>`: the challenger's out-of-sample loss beats the naive
-  forecast and is not worse than the champion's on the same test block by more than
+- `model_checkpoints` (week x model multi-partition, `model_partitions`): a partition is one model
+  trained on data known by the week's Friday (`training_data` says what each model trains on:
+  the four forecasters walk-forward on the FeaturePipeline panel, `live_<net>` on the live loop's
+  bar features, `ppo` on the symbols' returns). A run covering several partitions (a single-run
+  backfill, `quant train --model all`) fans their training out through the `compute` resource.
+  Checkpoint + pipeline state go to the model store (`<model>/<week>/`) and the model registry
+  (`ml_<model>` / `live_<net>`, one MLflow run each); the warehouse rows of exactly the run's
+  (week, model) partitions are replaced. Blocking check per model `promotion_<model>`: the
+  challenger's out-of-sample loss beats the naive forecast (zero return / always long / equal
+  weight) and is not worse than the champion's on the same test block by more than
   `champion_margin`; only then does `champion` move.
 - `model_predictions` (daily): each champion's forecast for every ML symbol, model version in
   every row. `ensemble_weights` (daily): Sharpe weights from realized out-of-sample returns.
-- `retrain_sensor`: requests a `model_checkpoints` run for one architecture when a trigger fires
+- `retrain_sensor`: requests the (week, model) partition of the model whose trigger fires
   (interval / rolling Sharpe / BOCPD, each guarded by `retrain_min_samples`), once per trigger
   and retrain cycle (cursor + run key).
 """
@@ -30,12 +34,14 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     Config,
-    Failure,
     MetadataValue,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
     Output,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
+    StaticPartitionsDefinition,
     asset,
     define_asset_job,
     sensor,
@@ -43,7 +49,8 @@ from dagster import (
 from pydantic import Field
 
 from quant_assets.checks import check_specs, to_check_results
-from quant_assets.partitions import daily_asset, partition_dates, weekly_partitions
+from quant_assets.partitions import daily_asset, partition_dates, single_run, weekly_partitions
+from quant_assets.training_data import FORECASTERS, TRAINED_MODELS, WeekData, ml_prices, registered_name
 from quant_lib.data.quality import CheckOutcome
 from quant_lib.factors import to_markdown
 from quant_resources.compute import ComputeBackend
@@ -54,29 +61,12 @@ from quant_resources.warehouse import WAREHOUSE_POOL, Warehouse, WarehouseResour
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("transformer", "itransformer", "lstm", "momentum")
+MODEL_NAMES = FORECASTERS
 """Same names as ``quant_lib.models.MODEL_NAMES`` (not imported here: torch stays out of start-up)."""
-OHLCV = ["date", "ticker", "open", "high", "low", "close", "volume"]
 
-
-def registered_name(architecture: str) -> str:
-    return f"ml_{architecture}"
-
-
-def ml_prices(warehouse: Warehouse, until: date, since: date | None = None) -> pl.DataFrame:
-    """OHLCV of the ML symbols from ``since`` (default: the first stored day) to ``until``."""
-    settings = get_settings()
-    prices = warehouse.read("prices", since, until + timedelta(days=1), columns=OHLCV, read_only=False)
-    if prices.is_empty():
-        raise Failure(f"no prices up to {until}: materialize `prices` first")
-    symbols = settings.ml_symbols
-    if not symbols:
-        tickers = prices["ticker"].unique().sort()
-        symbols = tickers.filter(tickers != settings.benchmark_ticker).head(settings.ml_max_symbols).to_list()
-    missing = sorted(set(symbols) - set(prices["ticker"].unique()))
-    if missing:
-        logger.warning("ML symbols without prices up to %s: %s", until, missing)
-    return prices.filter(pl.col("ticker").is_in(symbols))
+model_partitions = MultiPartitionsDefinition(
+    {"week": weekly_partitions, "model": StaticPartitionsDefinition(list(TRAINED_MODELS))})
+"""`model_checkpoints`: one partition per week and model (keys like ``lstm|2024-06-22``)."""
 
 
 @asset(**daily_asset("learning", deps=["prices"]), description="Seed 004 feature panel of the ML symbols, BOCPD included.")
@@ -91,9 +81,8 @@ def ml_features(context: AssetExecutionContext, warehouse: WarehouseResource) ->
 
 
 class TrainingConfig(Config):
-    """Walk-forward training knobs of `model_checkpoints`."""
+    """Training knobs of `model_checkpoints` (which models train is the run's partitions)."""
 
-    models: list[str] = Field(default_factory=lambda: list(MODEL_NAMES), description="Architectures to train.")
     history_years: float = Field(3.0, description="Years of data up to the week's Friday.")
     seq_len: int = Field(30, description="Window length (bars).")
     forecast_horizon: int = Field(5, description="Bars forecast by the return models.")
@@ -104,105 +93,105 @@ class TrainingConfig(Config):
     lr: float = Field(1e-3)
     seed: int = Field(0)
     target: str = Field("log_return", description="log_return or excess_log_return (vs the symbols' mean).")
-    model_kwargs_json: str = Field("{}", description='Per-architecture sizes, e.g. {"lstm": {"hidden_size": 64}}.')
+    model_kwargs_json: str = Field("{}", description='Sizes per partition model, e.g. {"lstm": {"hidden_size": 64}}.')
     naive_margin: float = Field(0.0, description="Relative margin by which the loss must beat the naive forecast.")
     champion_margin: float = Field(0.05, description="How much worse than the champion (relative) a challenger may be.")
     min_improvement_tstat: float = Field(1.0, description="Minimum Diebold-Mariano t-statistic of the improvement over the naive forecast.")
+    symbols: list[str] = Field(default_factory=list, description="Symbols to train on (default: ML_SYMBOLS or the first ML_MAX_SYMBOLS tickers).")
+    interval: str = Field("1d", description="Bar interval of the live_* nets and PPO (the ml nets use daily prices).")
+    bars_source: str = Field("warehouse", description="warehouse (prices / intraday_bars) or replay (the simulated tape `quant live` replays).")
+    replay_bars: int = Field(3_000, description="Bars per symbol of the replay tape.")
+    replay_seed: int = Field(7, description="Seed of the replay tape.")
+    test_fraction: float = Field(0.2, description="live_* nets and PPO: last fraction of the bars tested out of sample (and of the rest validated).")
+    ppo_steps: int = Field(4_096, description="PPO environment steps.")
+    ppo_window: int = Field(10, description="Bars of returns PPO observes.")
+    ppo_lr: float = Field(3e-3)
 
 
-def _payloads(config: TrainingConfig, X, y, index: pl.DataFrame, feature_names: list[str]) -> list[dict[str, Any]]:
-    from quant_lib.models.walk_forward import WalkForwardConfig
-
-    unknown = sorted(set(config.models) - set(MODEL_NAMES))
-    if unknown or not config.models:
-        raise Failure(f"unknown models {unknown}; choose from {list(MODEL_NAMES)}")
-    sizes = json.loads(config.model_kwargs_json)
-    device = get_settings().ml_device
-    return [
-        dict(architecture=name, X=X, y=y, dates=index["date"].to_numpy(), groups=index["ticker"].to_numpy(),
-             feature_names=feature_names, config=WalkForwardConfig(
-                 seq_len=config.seq_len, forecast_horizon=config.forecast_horizon, val_dates=config.val_days,
-                 test_dates=config.test_days, max_epochs=config.max_epochs, patience=config.patience, lr=config.lr,
-                 seed=config.seed, device=device, model_kwargs=sizes.get(name, {})))
-        for name in config.models
-    ]
+def run_partitions(context: AssetExecutionContext) -> dict[date, list[str]]:
+    """The run's (week, model) partitions grouped by week; a single-run backfill or a partition
+    range covers several (a rectangle of weeks x models)."""
+    by_week: dict[date, list[str]] = {}
+    for key in context.partition_keys:
+        dims = model_partitions.get_partition_key_from_str(key).keys_by_dimension
+        by_week.setdefault(date.fromisoformat(dims["week"]), []).append(dims["model"])
+    return {week: [m for m in TRAINED_MODELS if m in models] for week, models in sorted(by_week.items())}
 
 
-def _gate(registry: ModelRegistry, trained: dict[str, Any], state: dict, prices: pl.DataFrame, config: TrainingConfig):
+def _gate(registry: ModelRegistry, trained: dict[str, Any], data: WeekData, config: TrainingConfig):
     """Register the challenger, score the champion on the same test block, decide, promote."""
-    from quant_lib.models.inference import evaluate_checkpoint
     from quant_lib.models.promotion import promotion_decision
 
-    name, metrics = registered_name(trained["architecture"]), trained["metrics"]
+    model, metrics = trained["model"], trained["metrics"]
+    name, state = registered_name(model), data.state(model)
     champion = registry.get(name, "champion")
-    first, last = (date.fromisoformat(d) for d in trained["test_period"])
     champion_loss = None
     if champion is not None:
         champion_state = json.loads(registry.load_artifact(name, champion.version, "pipeline.json"))
-        champion_loss, _, _ = evaluate_checkpoint(
-            registry.load_artifact(name, champion.version, "checkpoint.pt"), champion_state, prices, first, last)
+        champion_loss = data.champion_loss(model, registry.load_artifact(name, champion.version, "checkpoint.pt"),
+                                           champion_state, trained["test_period"])
     decision = promotion_decision(metrics["oos_loss"], metrics["naive_loss"], champion_loss, config.naive_margin,
                                   config.champion_margin, metrics.get("improvement_tstat"), config.min_improvement_tstat)
     version = registry.register(
         name, {"checkpoint.pt": trained["checkpoint"], "pipeline.json": json.dumps(state).encode()},
-        params={**config.model_dump(), "architecture": trained["architecture"], "test_period": trained["test_period"]},
-        metrics={k: float(v) for k, v in metrics.items()}, tags={"week": trained["week"], "promoted": str(decision.promote)},
+        params={**config.model_dump(), "model": model, "architecture": trained["architecture"], "test_period": trained["test_period"]},
+        metrics={k: float(v) for k, v in metrics.items()},
+        tags={"week": data.week.isoformat(), "promoted": str(decision.promote), "interval": state.get("interval", "1d")},
         experiment="model_checkpoints",
     )
     if decision.promote:
         registry.promote(name, version.version)
+    logger.info("%s week %s: version %s %s (%s)", name, data.week, version.version,
+                "promoted to champion" if decision.promote else "not promoted", decision.reason)
     return version, decision, champion
 
 
 @asset(
-    partitions_def=weekly_partitions, pool=WAREHOUSE_POOL, io_manager_key="warehouse_io_manager", group_name="learning",
-    kinds={"pytorch", "mlflow", "duckdb"}, metadata={"partition_expr": "week"}, deps=["prices"],
+    partitions_def=model_partitions, backfill_policy=single_run, pool=WAREHOUSE_POOL, io_manager_key="warehouse_io_manager",
+    group_name="learning", kinds={"pytorch", "mlflow", "duckdb"}, metadata={"partition_expr": {"week": "week", "model": "model"}},
+    deps=["prices"],
     check_specs=check_specs("model_checkpoints", [
         (f"promotion_{m}", f"{m}: out-of-sample loss beats the naive forecast and the champion (margin); only then champion moves.", True)
-        for m in MODEL_NAMES]),
-    description="Nets trained walk-forward on data known by the week's end; promotion gate per architecture.",
+        for m in TRAINED_MODELS]),
+    description="One partition per week x model: the net (or PPO agent) trained on data known by the week's end, "
+                "checkpoint in the model store, version in the registry; promotion gate per model.",
 )
 def model_checkpoints(
     context: AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, compute: ComputeBackend,
     model_store: ModelStoreResource, model_registry: ModelRegistryResource,
 ):
-    from quant_lib.features.pipeline import FeaturePipeline
-    from quant_lib.models.walk_forward import train_task
+    from quant_lib.models.tasks import run_training_task
 
-    week, week_end = partition_dates(context)
-    prices = ml_prices(warehouse.get(), week_end, week_end - timedelta(days=round(365.25 * config.history_years)))
-    pipeline = FeaturePipeline(forecast_horizon=1, target=config.target)
-    X, y = pipeline.fit_transform(prices)
-    state = pipeline.get_state()
-    trained = compute.map(train_task, _payloads(config, X, y, pipeline.index_, pipeline.feature_names))
-    rows, outcomes = _previous_rows(warehouse.get(), week, config.models), []
-    for result in trained:
-        result["week"] = week.isoformat()
-        model_store.get().save(result["architecture"], week.isoformat(), result["checkpoint"], state)
-        version, decision, champion = _gate(model_registry.get(), result, state, prices, config)
-        rows.append(_row(week, result, version.version, decision, champion))
-        outcomes.append(CheckOutcome(f"promotion_{result['architecture']}", decision.promote, decision.reason, dict(result["metrics"])))
-    outcomes += [CheckOutcome(f"promotion_{m}", True, "not trained in this run", blocking=False) for m in MODEL_NAMES if m not in config.models]
-    table = pl.DataFrame(rows).sort("model")
-    yield Output(table, metadata={"models": MetadataValue.md(to_markdown(table.drop("reason"))), "features": len(pipeline.feature_names)})
+    weeks = {week: WeekData(warehouse.get(), config, week) for week in run_partitions(context)}
+    jobs = [(weeks[week], model) for week, models in run_partitions(context).items() for model in models]
+    trained = compute.map(run_training_task, [data.payload(model) for data, model in jobs])
+    rows, outcomes = [], []
+    for (data, model), result in zip(jobs, trained):
+        model_store.get().save(model, data.week.isoformat(), result["checkpoint"], data.state(model))
+        version, decision, champion = _gate(model_registry.get(), result, data, config)
+        rows.append(_row(data.week, result, version.version, decision, champion))
+        outcomes.append(CheckOutcome(f"promotion_{model}", decision.promote, decision.reason, dict(result["metrics"])))
+    done = {model for _, model in jobs}
+    outcomes += [CheckOutcome(f"promotion_{m}", True, "not in this run's partitions", blocking=False) for m in TRAINED_MODELS if m not in done]
+    table = pl.DataFrame(rows, schema=CHECKPOINT_SCHEMA).sort("week", "model")
+    yield Output(table, metadata={"models": MetadataValue.md(to_markdown(table.drop("reason"))), "partitions": len(jobs)})
     yield from to_check_results(outcomes)
+
+
+CHECKPOINT_SCHEMA = {
+    "week": pl.Date, "model": pl.String, "registered_model": pl.String, "version": pl.Int64, "promoted": pl.Boolean,
+    "champion_version_before": pl.Int64, "oos_loss": pl.Float64, "naive_loss": pl.Float64, "champion_loss": pl.Float64,
+    "n_train": pl.Int64, "n_test": pl.Int64, "test_start": pl.Date, "test_end": pl.Date, "reason": pl.String,
+}
 
 
 def _row(week: date, result: dict, version: int, decision, champion) -> dict[str, Any]:
     m = result["metrics"]
-    return {"week": week, "model": result["architecture"], "version": version, "promoted": decision.promote,
-            "champion_version_before": champion.version if champion else None, "oos_loss": m["oos_loss"],
-            "naive_loss": m["naive_loss"], "champion_loss": decision.champion_loss, "n_train": m["n_train"],
-            "n_test": m["n_test"], "test_start": date.fromisoformat(result["test_period"][0]),
-            "test_end": date.fromisoformat(result["test_period"][1]), "reason": decision.reason}
-
-
-def _previous_rows(warehouse: Warehouse, week: date, retrained: list[str]) -> list[dict[str, Any]]:
-    """Rows of the week's other architectures, kept when a run retrains only some of them."""
-    if not warehouse.has_table("model_checkpoints"):
-        return []
-    previous = warehouse.read("model_checkpoints", week, week + timedelta(days=1), date_column="week", read_only=False)
-    return previous.filter(~pl.col("model").is_in(retrained)).to_dicts()
+    return {"week": week, "model": result["model"], "registered_model": registered_name(result["model"]), "version": version,
+            "promoted": decision.promote, "champion_version_before": champion.version if champion else None,
+            "oos_loss": m["oos_loss"], "naive_loss": m["naive_loss"], "champion_loss": decision.champion_loss,
+            "n_train": int(m["n_train"]), "n_test": int(m["n_test"]), "test_start": date.fromisoformat(result["test_period"][0][:10]),
+            "test_end": date.fromisoformat(result["test_period"][1][:10]), "reason": decision.reason}
 
 
 @asset(**daily_asset("learning", deps=["prices", "model_checkpoints"]), description="Each champion's forecast per ML symbol and day.")
@@ -250,8 +239,9 @@ def ensemble_weights(context: AssetExecutionContext, config: EnsembleConfig, war
 
 
 model_training_job = define_asset_job(
-    "model_training_job", selection=["model_checkpoints"], partitions_def=weekly_partitions,
-    description="Walk-forward training of the learning layer's nets for a week (also what the retrain sensor requests).",
+    "model_training_job", selection=["model_checkpoints"], partitions_def=model_partitions,
+    description="Training of the learning layer's models, one partition per week x model (also what the retrain "
+                "sensor requests; a backfill of a week's models is one run that fans out through `compute`).",
 )
 
 
@@ -262,7 +252,8 @@ def week_partition_key(day: date) -> str:
 
 def retrain_inputs(warehouse: Warehouse) -> dict[str, Any] | None:
     """What the triggers need, read from the warehouse: the latest feature date and its highest
-    cp_score, the trading days since each model's last training, each model's latest Sharpe."""
+    cp_score, the trading days since each model's last training, each forecaster's latest Sharpe
+    (the live nets and PPO have no daily predictions: interval and BOCPD triggers only)."""
     if not warehouse.has_table("ml_features"):
         return None
     features = warehouse.read("ml_features", columns=["date", "cp_score"])
@@ -275,7 +266,7 @@ def retrain_inputs(warehouse: Warehouse) -> dict[str, Any] | None:
     sharpe = (warehouse.read("ensemble_weights").filter(pl.col("date") == pl.col("date").max())
               if warehouse.has_table("ensemble_weights") else pl.DataFrame(schema={"model": pl.String, "sharpe": pl.Float64, "n_obs": pl.Int64}))
     models = {}
-    for model in MODEL_NAMES:
+    for model in TRAINED_MODELS:
         weeks = trained.filter(pl.col("model") == model)["week"]
         last_week = weeks.max() if weeks.len() else None
         since = days.filter(days > last_week + timedelta(days=6)) if last_week is not None else days
@@ -300,17 +291,16 @@ def retrain_requests(inputs: dict[str, Any], cursor: dict[str, Any]) -> tuple[li
         triggers = retrain_triggers(info["bars_since"], info["sharpe"], info["sharpe_obs"], inputs["cp_score"], config)
         new = [t for t in triggers if t not in fired]
         if new:
-            key = week_partition_key(inputs["latest"])
+            key = MultiPartitionKey({"week": week_partition_key(inputs["latest"]), "model": model})
             requests.append(RunRequest(
                 run_key=f"retrain:{model}:{info['last_week']}:{'+'.join(new)}", partition_key=key,
-                run_config={"ops": {"model_checkpoints": {"config": {"models": [model]}}}},
                 tags={"retrain_model": model, "retrain_triggers": ",".join(new)},
             ))
         new_cursor[model] = {"last_week": info["last_week"], "fired": sorted(fired | set(new))}
     return requests, new_cursor
 
 
-@sensor(job=model_training_job, minimum_interval_seconds=3600, description="Retrain a net when the interval, its rolling Sharpe or BOCPD says so.")
+@sensor(job=model_training_job, minimum_interval_seconds=3600, description="Retrain a model (its week x model partition) when the interval, its rolling Sharpe or BOCPD says so.")
 def retrain_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource):
     inputs = retrain_inputs(warehouse.get())
     if inputs is None:

@@ -22,7 +22,7 @@ import polars as pl
 from quant_lib.live.bars import bar_groups
 from quant_resources.atomic import atomic_write_bytes
 
-__all__ = ["FORECASTERS", "LiveOptions", "bar_groups", "build_self_trainer", "run_live", "train_models"]
+__all__ = ["FORECASTERS", "LiveOptions", "bar_groups", "build_self_trainer", "run_live"]
 
 
 logger = logging.getLogger("quant.live")
@@ -67,8 +67,32 @@ def replay_bars(assets: list[str], interval: str, n_bars: int, seed: int, start:
     return synthetic_bars(assets, n_bars=n_bars, seed=seed, interval=length, bars_per_day=per_day, start=first)
 
 
-def models_dir(warehouse: Path) -> Path:
-    return Path(warehouse) / "models" / "live"
+def model_registry(warehouse: Path) -> Any:
+    """The model registry under ``warehouse/mlruns`` (or MLFLOW_TRACKING_URI); None when nothing
+    was ever registered there (answered without importing mlflow)."""
+    import os
+
+    from quant_resources.model_registry import ModelRegistryResource
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bar per checkpoint read
+    registry = ModelRegistryResource(root_dir=str(Path(warehouse) / "mlruns"),
+                                     tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None).get()
+    return registry if registry.store_exists() else None
+
+
+def trained_checkpoint(registry: Any, name: str) -> tuple[bytes, Any] | None:
+    """Checkpoint bytes and version of the live net ``live_<name>`` that `quant train` (the
+    `model_checkpoints` asset) registered: the champion, else the latest version (a challenger
+    that did not pass the promotion gate, warned); None when there is none."""
+    registered = f"live_{name}"
+    version = registry.get(registered, "champion")
+    if version is None:
+        version = registry.get(registered, "challenger")
+        if version is None:
+            return None
+        logger.warning("%s has no champion (no version passed the promotion gate); using the latest version %d "
+                       "(week %s, not promoted)", registered, version.version, version.tags.get("week"))
+    return registry.load_artifact(registered, version.version, "checkpoint.pt"), version
 
 
 def new_model(name: str, seq_len: int, seed: int) -> Any:
@@ -84,20 +108,25 @@ def new_model(name: str, seq_len: int, seed: int) -> Any:
                        **SMALL_NETS[name])
 
 
-def build_models(names: list[str], directory: Path, seq_len: int, seed: int) -> dict[str, Any]:
-    """Trained checkpoints from ``directory/<name>.pt`` when present, else fresh seeded nets (warned)."""
+def build_models(names: list[str], warehouse: Path, seq_len: int, seed: int, interval: str | None = None) -> dict[str, Any]:
+    """The live nets registered by `quant train` (``trained_checkpoint``), else fresh seeded nets (warned)."""
     from quant_lib.live import IncrementalBarFeatures
     from quant_lib.models import BaseModel
 
-    models = {}
+    registry, models = model_registry(warehouse), {}
     for name in names:
-        path = Path(directory) / f"{name}.pt"
-        if path.exists():
-            models[name], _ = BaseModel.load(path.read_bytes(), feature_names=IncrementalBarFeatures.feature_names)
-            logger.info("Loaded %s from %s", name, path)
+        found = trained_checkpoint(registry, name) if registry is not None else None
+        if found is not None:
+            data, version = found
+            models[name], _ = BaseModel.load(data, feature_names=IncrementalBarFeatures.feature_names)
+            trained_on = version.params.get("interval")
+            logger.info("Loaded live_%s version %d (week %s, %s bars)", name, version.version, version.tags.get("week"), trained_on)
+            if interval and trained_on and trained_on != interval:
+                logger.warning("live_%s was trained on %s bars; this run trades %s bars", name, trained_on, interval)
             continue
         models[name] = new_model(name, seq_len, seed + len(models))
-        logger.warning("No checkpoint for %s in %s; using an untrained net (run `quant train` first)", name, directory)
+        logger.warning("No trained live_%s in the model registry; using an untrained net (run `quant train --model %s` first)",
+                       name, name)
     return models
 
 
@@ -159,7 +188,7 @@ def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, 
 
     length, per_day = parse_interval(options.interval)
     names = list(FORECASTERS) if options.strategy == "ensemble" else ["transformer"]
-    models = models if models is not None else build_models(names, models_dir(warehouse), options.seq_len, options.seed)
+    models = models if models is not None else build_models(names, warehouse, options.seq_len, options.seed, options.interval)
     if options.broker == "paper":
         executor = PaperExecutor(initial_capital=options.capital)
     elif options.broker == "alpaca":
@@ -183,40 +212,6 @@ def build_self_trainer(options: LiveOptions, warehouse: Path, models: dict[str, 
         state_store=SystemStateManager(Path(state_root or warehouse) / "state" / "system_state.pt"),
         ledger_sink=FileLedgerSink(Path(state_root or warehouse) / "ledger", options.run_name),
     )
-
-
-def save_checkpoint(model: Any, path: Path, feature_names: tuple[str, ...], trainer: Any = None) -> Path:
-    """Model checkpoint bytes (issue 11's format), written atomically."""
-    optimizer = getattr(trainer, "optimizer", None)
-    data = model.save(None, optimizer, int(getattr(trainer, "epoch", 0)), None, list(feature_names))
-    return atomic_write_bytes(path, data)
-
-
-def train_models(names: list[str], bars: pl.DataFrame, directory: Path, epochs: int, seq_len: int, seed: int,
-                 progress: Any = None) -> dict[str, dict[str, Any]]:
-    """Fit each net on the bars (features from ``IncrementalBarFeatures``, chronological 80/20
-    split per symbol) with issue 11's ``Trainer`` and write ``directory/<name>.pt``."""
-    from quant_lib.live import IncrementalBarFeatures
-    from quant_lib.live.retrain import split_datasets
-    from quant_lib.models import Trainer, default_loss, make_loader
-
-    features = IncrementalBarFeatures()
-    parts = [features.training_set(frame.sort("timestamp"))
-             for _, frame in bars.partition_by("symbol", as_dict=True).items()]
-    results = {}
-    for name in names:
-        model = new_model(name, seq_len, seed)
-        horizon = int(model.config.get("forecast_horizon", 1))
-        train, val = split_datasets(parts, seq_len, horizon, 0.2)
-        trainer = Trainer(model, default_loss(model), lr=1e-3, max_epochs=epochs, patience=3, device="cpu", seed=seed)
-        history = trainer.fit(make_loader(train, batch_size=64, shuffle=True, seed=seed), make_loader(val, batch_size=256))
-        path = save_checkpoint(model, Path(directory) / f"{name}.pt", IncrementalBarFeatures.feature_names, trainer)
-        results[name] = {"path": str(path), "best_val_loss": history["best_val_loss"], "epochs": history["epochs_run"]}
-        logger.info("Trained %s: best val loss %s after %d epochs -> %s", name, history["best_val_loss"],
-                    history["epochs_run"], path)
-        if progress is not None:
-            progress()
-    return results
 
 
 def run_live(options: LiveOptions, warehouse: Path, state_root: Path | None = None, register_signals: bool = True) -> Any:

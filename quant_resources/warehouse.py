@@ -113,11 +113,14 @@ class Warehouse:
         frame: pl.DataFrame,
         date_range: tuple[date, date] | None = None,
         date_column: str = "date",
+        key_filter: tuple[str, Sequence[str]] | None = None,
     ) -> int:
         """Replace rows of `table` with `frame` in one transaction; returns rows written.
 
         With `date_range=(start, end)` only rows with start <= date < end are replaced and every
         row of `frame` must fall inside the range. Without it the whole table is replaced.
+        `key_filter=(column, keys)` (a multi-partition's static dimension) narrows the replaced
+        rows to those whose `column` is one of `keys`; every row of `frame` must have one of them.
         """
         if not _IDENTIFIER.match(table):
             raise WarehouseError(f"invalid table name {table!r}")
@@ -132,26 +135,29 @@ class Warehouse:
                     f"{table}: {outside.height} rows fall outside the partition range "
                     f"[{start}, {end}); dates such as {sample}. Nothing was written."
                 )
+        if key_filter is not None and frame.width:
+            _check_keys(table, frame, *key_filter)
         with self.connect() as conn:
             conn.execute("begin transaction")
             try:
-                self._write_in_transaction(conn, table, frame, date_range, date_column)
+                self._write_in_transaction(conn, table, frame, date_range, date_column, key_filter)
                 conn.execute("commit")
             except Exception:
                 conn.execute("rollback")
                 raise
         return frame.height
 
-    def _write_in_transaction(self, conn, table, frame, date_range, date_column) -> None:
-        if date_range is not None:
+    def _write_in_transaction(self, conn, table, frame, date_range, date_column, key_filter=None) -> None:
+        if date_range is not None and key_filter is None:
             _record_write(conn, table, date_range, frame.height)
         exists = _table_exists(conn, table)
         if date_range is None and exists:
             conn.execute(f'drop table "{table}"')
             exists = False
+        where, params = _replaced_rows(date_range, date_column, key_filter)
         if frame.width == 0:
             if exists and date_range is not None:
-                conn.execute(f'delete from "{table}" where "{date_column}" >= ? and "{date_column}" < ?', list(date_range))
+                conn.execute(f'delete from "{table}" where {where}', params)
             return
         arrow_frame = frame.to_arrow()
         conn.register("incoming_frame", arrow_frame)
@@ -164,10 +170,7 @@ class Warehouse:
                     if name not in current:
                         conn.execute(f'alter table "{table}" add column "{name}" {dtype}')
             if date_range is not None:
-                conn.execute(
-                    f'delete from "{table}" where "{date_column}" >= ? and "{date_column}" < ?',
-                    list(date_range),
-                )
+                conn.execute(f'delete from "{table}" where {where}', params)
             conn.execute(f'insert into "{table}" by name select * from incoming_frame')
         finally:
             conn.unregister("incoming_frame")
@@ -253,6 +256,47 @@ def _record_write(conn: duckdb.DuckDBPyConnection, table: str, date_range: tuple
     conn.execute(f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, now())", [table, start, end, rows])
 
 
+def _replaced_rows(date_range, date_column: str, key_filter) -> tuple[str, list]:
+    """SQL condition (and parameters) of the rows a partitioned write replaces."""
+    if date_range is None:
+        return "", []
+    where, params = f'"{date_column}" >= ? and "{date_column}" < ?', list(date_range)
+    if key_filter is not None:
+        column, keys = key_filter
+        where += f' and "{column}" in ({", ".join("?" for _ in keys)})' if keys else " and false"
+        params += list(keys)
+    return where, params
+
+
+def _check_keys(table: str, frame: pl.DataFrame, column: str, keys: Sequence[str]) -> None:
+    if column not in frame.columns:
+        raise WarehouseError(f"{table}: multi-partitioned output has no `{column}` column")
+    outside = frame.filter(~pl.col(column).is_in(list(keys)))
+    if outside.height:
+        raise WarehouseError(
+            f"{table}: {outside.height} rows have a `{column}` outside the run's partitions {sorted(keys)}, "
+            f"such as {outside[column].unique().sort().head(5).to_list()}. Nothing was written."
+        )
+
+
+def _partition_columns(context: OutputContext) -> tuple[str, tuple[str, list[str]] | None]:
+    """The date column of a partitioned output and, for a multi-partition (a time dimension and a
+    static one, `partition_expr` = {dimension: column}), the static column with the run's keys."""
+    expr = (context.definition_metadata or {}).get("partition_expr", "date")
+    if not isinstance(expr, dict):
+        return expr, None
+    from dagster import MultiPartitionsDefinition, TimeWindowPartitionsDefinition
+
+    partitions_def = context.asset_partitions_def
+    if not isinstance(partitions_def, MultiPartitionsDefinition):
+        raise WarehouseError(f"{context.asset_key.to_user_string()}: a dict partition_expr needs multi-partitions")
+    time_dim = next(d for d in partitions_def.partitions_defs if isinstance(d.partitions_def, TimeWindowPartitionsDefinition))
+    static_dim = next(d for d in partitions_def.partitions_defs if d.name != time_dim.name)
+    keys = sorted({partitions_def.get_partition_key_from_str(k).keys_by_dimension[static_dim.name]
+                   for k in context.asset_partition_keys})
+    return expr[time_dim.name], (expr[static_dim.name], keys)
+
+
 def _partition_date_range(context: InputContext | OutputContext) -> tuple[date, date] | None:
     if not context.has_asset_partitions:
         return None
@@ -279,12 +323,14 @@ class WarehouseIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise WarehouseError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}, expected a polars DataFrame")
         table = table_name_for(context.asset_key.path)
-        date_column = (context.definition_metadata or {}).get("partition_expr", "date")
+        date_column, key_filter = _partition_columns(context)
         date_range = _partition_date_range(context)
-        rows = self.warehouse.write(table, obj, date_range, date_column)
+        rows = self.warehouse.write(table, obj, date_range, date_column, key_filter)
         metadata: dict = {"table": table, "warehouse": str(self.database), "dagster/row_count": rows}
         if date_range is not None:
             metadata["partition_range"] = f"{date_range[0]} .. {date_range[1]} (end exclusive)"
+        if key_filter is not None:
+            metadata["partition_keys"] = f"{key_filter[0]} in {sorted(key_filter[1])}"
         context.add_output_metadata(metadata)
 
     def load_input(self, context: InputContext) -> pl.DataFrame:

@@ -113,6 +113,12 @@ def improvement_tstat(architecture: str, predictions: np.ndarray, targets: np.nd
         d = (predictions[:, 0] - 1.0) * targets[:, 0]
     else:
         d = np.mean(targets ** 2, axis=1) - np.mean((predictions - targets) ** 2, axis=1)
+    return newey_west_tstat(d, lags)
+
+
+def newey_west_tstat(d: np.ndarray, lags: int) -> float:
+    """mean(d) / sqrt(Newey-West variance / n) with Bartlett weights over ``lags`` lags; NaN with
+    fewer than 10 observations or no variation."""
     n = d.size
     if n < 10:
         return math.nan

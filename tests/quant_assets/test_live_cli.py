@@ -56,21 +56,27 @@ def test_cli_import_is_light():
 
 
 @pytest.mark.slow
-def test_e2e_train_then_backtest_writes_dashboard(warehouse):
-    _quant("train", "--model", "all", "--assets", "AAPL", "--interval", "5m", "--epochs", "1", "--bars", "400")
-    assert sorted(p.name for p in (warehouse / "models" / "live").iterdir()) == [
-        "itransformer.pt", "lstm.pt", "momentum.pt", "transformer.pt"]
+def test_e2e_train_then_backtest_writes_dashboard(warehouse, monkeypatch):
+    monkeypatch.setenv("COMPUTE_BACKEND", "serial")
+    result = _quant("train", "--model", "all", "--assets", "AAPL", "--interval", "5m", "--epochs", "1", "--bars", "400")
+    # `quant train` materialized model_checkpoints: one (week, model) partition per model in the model store
+    stored = sorted(p.parent.parent.name for p in (warehouse / "models").glob("*/2025-01-04/checkpoint.pt"))
+    assert stored == ["live_itransformer", "live_lstm", "live_momentum", "live_transformer", "ppo"]
+    assert [line.split()[0] for line in result.output.splitlines() if " v1 " in line] == stored
+    assert not (warehouse / "models" / "live").exists()  # no side checkpoints
     result = _quant("backtest", "--strategy", "ensemble", "--assets", "AAPL", "--bars", "400", "--capital", "100000")
     metrics = {line.split()[0]: float(line.split()[1]) for line in result.output.splitlines() if line[:1].isalpha()
                and len(line.split()) == 2 and line.split()[0] != "dashboard:"}
     assert metrics["sharpe_ratio"] != 0 and metrics["max_drawdown"] != 0 and metrics["fills"] > 0
     html = (warehouse / "reports" / "backtest_ensemble_AAPL.html").read_text()
     assert html.count("plotly") > 10 and "Drawdown" in html
+    assert "Loaded live_lstm version 1 (week 2025-01-04, 5m bars)" in _log(warehouse)
 
 
 @pytest.mark.slow
-def test_e2e_tight_risk_limits_halt_trading(warehouse):
+def test_e2e_tight_risk_limits_halt_trading(warehouse, monkeypatch):
     # An untrained net forecasts exactly zero (its head starts at zero) and would never trade.
+    monkeypatch.setenv("COMPUTE_BACKEND", "serial")
     _quant("train", "--model", "transformer", "--assets", "AAPL", "--interval", "5m", "--epochs", "1", "--bars", "400")
     _quant("backtest", "--strategy", "ml", "--assets", "AAPL", "--bars", "300", "--max-drawdown", "0.0001",
            "--daily-loss-limit", "0.0001")
