@@ -9,7 +9,9 @@ offline detector (`detect_change_points`, defaults) is run per ticker and scored
   the first 80 bars) with cp_score > 0.5, and alarm onsets (score crossing 0.5) per 1,000 quiet bars;
 - a null panel (no vol, drift or market breaks planted): the same two false-alarm figures.
 Variants: raw returns, `idiosyncratic_shocks` (market-only residual; the old input, the
-baseline) and `factor_shocks` with and without sectors. A first block checks the detector alone
+baseline), `factor_shocks` with and without sectors, and an oracle: the simulator's true
+idiosyncratic returns (rebuilt from its stages; no factor left, earnings jumps included) under the
+same standardization, the ceiling of any factor model for this detector. A first block checks the detector alone
 on clean single series (Gaussian / Student-t(5), vol x2.5 at bar 500).
 Run: `python benchmarks/bench_bocpd_detection.py [--seeds 5 6 7 8] [--tickers 50] [--years 8]`.
 """
@@ -25,6 +27,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from quant_lib.data import simulate as sim_stages
 from quant_lib.data.simulate import SimulationConfig, simulate_market
 from quant_lib.regime.bocpd import detect_change_points
 from quant_lib.regime.bocpd_input import factor_shocks, idiosyncratic_shocks
@@ -43,6 +46,32 @@ def panel(config: SimulationConfig) -> tuple[np.ndarray, list, list[str], list[s
     returns = np.diff(np.log(wide.select(names).to_numpy().astype(np.float64)), axis=0, prepend=np.nan)
     sector_of = dict(sim.universe.select("ticker", "sector").iter_rows())
     return returns, wide["date"].to_list(), names, [sector_of[n] for n in names], sim.truth.change_points
+
+
+def true_idiosyncratic_returns(config: SimulationConfig, names: list[str], n_rows: int) -> np.ndarray:
+    """idio_vol x idio_shock + earnings jump of each ticker, replayed through the simulator's own
+    stages and streams (`_simulate_full`'s order), columns as in `names`, NaN where not listed."""
+    rng = sim_stages._streams(config.seed)
+    path = sim_stages._calendar_and_regime(config, rng)
+    tk = sim_stages._draw_tickers(config, rng, path.sector_words, path.profile)
+    sim_stages._listings(config, rng, tk, path.n_days)
+    sim_stages._vol_change_points(config, rng, tk, path.n_days)
+    idio_vol = sim_stages._idiosyncratic_vol(config, rng, tk, path)
+    shock = sim_stages._standard_t(rng["idio_shock"], config.student_t_df, idio_vol.shape)
+    latents = sim_stages._latent_characteristics(config, rng, tk, shock.copy())
+    sim_stages._planted_structures(config, rng, tk, path.n_days)
+    sim_stages._news_sentiment(rng, latents)
+    earnings = sim_stages._earnings_events(config, rng, tk, path, idio_vol)
+    idio = idio_vol * shock
+    idio[earnings.rep_rows, earnings.q_cols] += earnings.jump
+    column = {s: k for k, s in enumerate(tk.symbols)}
+    order = [column[n] for n in names]
+    return np.where(tk.listed[:, order], idio[:, order], np.nan)[:n_rows]
+
+
+def oracle_shocks(idio: np.ndarray) -> np.ndarray:
+    """The true idiosyncratic returns, standardized per column as `factor_shocks` does a single series."""
+    return np.column_stack([factor_shocks(idio[:, [j]]) for j in range(idio.shape[1])])
 
 
 def score_breaks(score: np.ndarray, dates: list, names: list[str], breaks: pl.DataFrame) -> dict:
@@ -108,6 +137,7 @@ def main() -> None:
         "factor_shocks, market only": lambda r, s: factor_shocks(r),
         "factor_shocks, + sectors": lambda r, s: factor_shocks(r, s),
         "  same, no common-vol step": lambda r, s: factor_shocks(r, s, common_half_life=None),
+        "oracle: true idiosyncratic": None,
     }
     results: dict[str, list] = {k: [] for k in variants}
     null: dict[str, list] = {k: [] for k in variants}
@@ -117,7 +147,10 @@ def main() -> None:
                                   change_point_fraction=0.5)
         quiet_config = replace(config, change_point_fraction=0.0, drift_change_fraction=0.0, market_breaks=())
         returns, dates, names, sectors, breaks = panel(config)
-        null_returns, _, _, null_sectors, _ = panel(quiet_config)
+        null_returns, _, null_names, null_sectors, _ = panel(quiet_config)
+        idio = true_idiosyncratic_returns(config, names, len(dates))
+        null_idio = true_idiosyncratic_returns(quiet_config, null_names, len(null_returns))
+        variants["oracle: true idiosyncratic"] = lambda r, s: oracle_shocks(idio if r is returns else null_idio)
         for label, make in variants.items():
             t = time.perf_counter()
             x = make(returns, sectors)
