@@ -88,9 +88,13 @@ def _leave_one_out_means(r: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """mean over j != i with group(j) = group(i) of r_tj, for each (t, i) (NaN where no other member has a bar)."""
     finite = np.isfinite(r)
     values = np.where(finite, r, 0.0)
-    onehot = (groups[:, None] == np.unique(groups)[None, :]).astype(np.float64)
-    sums = (values @ onehot) @ onehot.T - values
-    counts = (finite @ onehot) @ onehot.T - finite
+    sums, counts = np.empty_like(values), np.empty_like(values)
+    for group in np.unique(groups):  # row sums per group, not BLAS: bit-identical for any T
+        members = groups == group
+        sums[:, members] = values[:, members].sum(axis=1, keepdims=True)
+        counts[:, members] = finite[:, members].sum(axis=1, keepdims=True)
+    sums -= values
+    counts -= finite
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / counts, np.nan)
 
