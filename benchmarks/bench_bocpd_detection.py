@@ -30,22 +30,16 @@ import polars as pl
 from quant_lib.data import simulate as sim_stages
 from quant_lib.data.simulate import SimulationConfig, simulate_market
 from quant_lib.regime.bocpd import detect_change_points
+from quant_lib.regime.bocpd_eval import BreakDetection, alarm_rates, detect_breaks, return_panel
 from quant_lib.regime.bocpd_input import factor_shocks, idiosyncratic_shocks
 
-THRESHOLD = 0.5
-QUIET_AFTER = 80
 WITHIN = (5, 10, 20)
 
 
 def panel(config: SimulationConfig) -> tuple[np.ndarray, list, list[str], list[str], pl.DataFrame]:
     """Daily log returns [T, N] of the constituents (NaN where not listed), dates, tickers, sectors, breaks."""
     sim = simulate_market(config)
-    prices = sim.prices.filter(pl.col("ticker") != config.benchmark_ticker)
-    wide = prices.pivot(on="ticker", index="date", values="adj_close", sort_columns=True).sort("date")
-    names = [c for c in wide.columns if c != "date"]
-    returns = np.diff(np.log(wide.select(names).to_numpy().astype(np.float64)), axis=0, prepend=np.nan)
-    sector_of = dict(sim.universe.select("ticker", "sector").iter_rows())
-    return returns, wide["date"].to_list(), names, [sector_of[n] for n in names], sim.truth.change_points
+    return (*return_panel(sim.prices, sim.universe, config.benchmark_ticker), sim.truth.change_points)
 
 
 def true_idiosyncratic_returns(config: SimulationConfig, names: list[str], n_rows: int) -> np.ndarray:
@@ -74,37 +68,23 @@ def oracle_shocks(idio: np.ndarray) -> np.ndarray:
     return np.column_stack([factor_shocks(idio[:, [j]]) for j in range(idio.shape[1])])
 
 
-def score_breaks(score: np.ndarray, dates: list, names: list[str], breaks: pl.DataFrame) -> dict:
-    """Delays of the up- and down-breaks (inf when not found within 60 bars) and the quiet-bar alarms."""
-    row, col = {d: i for i, d in enumerate(dates)}, {n: j for j, n in enumerate(names)}
-    quiet = np.isfinite(score)
-    quiet[:QUIET_AFTER] = False
-    delays: dict[str, list[float]] = {"up": [], "down": []}
-    for ticker, day, vol_before, vol_after in breaks.iter_rows():
-        i, j = row[day], col[ticker]
-        quiet[max(0, i - 5) : i + QUIET_AFTER, j] = False
-        hits = np.flatnonzero(score[i : i + 60, j] > THRESHOLD)
-        delays["up" if vol_after > vol_before else "down"].append(float(hits[0]) if hits.size else np.inf)
-    return {**delays, **false_alarms(score, quiet)}
-
-
-def false_alarms(score: np.ndarray, quiet: np.ndarray) -> dict:
-    alarm = np.nan_to_num(score) > THRESHOLD
-    onset = alarm & ~np.vstack([np.zeros((1, alarm.shape[1]), bool), alarm[:-1]])
-    return {"alarm_bars": int(alarm[quiet].sum()), "onsets": int(onset[quiet].sum()), "quiet_bars": int(quiet.sum())}
-
-
-def summary(results: list[dict]) -> str:
+def summary(results: list[tuple[BreakDetection, np.ndarray]]) -> str:
     parts = []
-    for side in ("up", "down"):
-        d = np.array([x for r in results for x in r[side]])
+    for side, label in ((True, "up"), (False, "down")):
+        d = np.concatenate([r.delay[r.up == side] for r, _ in results])
         found = " ".join(f"{np.mean(d <= w) * 100:3.0f}%" for w in WITHIN)
         median = np.median(d[np.isfinite(d)]) if np.isfinite(d).any() else np.nan
-        parts.append(f"{side:>4} n={d.size:3d} {found} med {median:4.1f}")
-    quiet = sum(r["quiet_bars"] for r in results)
-    parts.append(f"FA {sum(r['alarm_bars'] for r in results) / quiet * 100:4.1f}% "
-                 f"{sum(r['onsets'] for r in results) / quiet * 1000:4.1f}/1k")
-    return " | ".join(parts)
+        parts.append(f"{label:>4} n={d.size:3d} {found} med {median:4.1f}")
+    return " | ".join(parts) + " | FA " + pooled_rates([(r.quiet, score) for r, score in results])
+
+
+def pooled_rates(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """Share of quiet bars > 0.5 and onsets per 1,000 quiet bars, pooled over panels."""
+    bars = sum(int(q.sum()) for q, _ in pairs)
+    rates = [alarm_rates(score, q) for q, score in pairs]
+    share = sum(r[0] * q.sum() for r, (q, _) in zip(rates, pairs)) / bars
+    onsets = sum(r[1] * q.sum() for r, (q, _) in zip(rates, pairs)) / bars
+    return f"{share * 100:4.1f}% {onsets:4.1f}/1k"
 
 
 def clean_series_check(rng: np.random.Generator, n: int = 200) -> None:
@@ -114,14 +94,12 @@ def clean_series_check(rng: np.random.Generator, n: int = 200) -> None:
         x = draw((1000, n))
         x[500:] *= 2.5
         score = detect_change_points(x)[0]
-        hits = [np.flatnonzero(score[500:560, j] > THRESHOLD) for j in range(n)]
+        hits = [np.flatnonzero(score[500:560, j] > 0.5) for j in range(n)]
         d = np.array([h[0] if h.size else np.inf for h in hits])
         quiet = np.zeros_like(score, bool)
         quiet[80:495] = True
-        fa = false_alarms(score, quiet)
         print(f"  detector on {label:12s}: found " + " ".join(f"{np.mean(d <= w) * 100:3.0f}%" for w in WITHIN)
-              + f" med {np.median(d[np.isfinite(d)]):4.1f} | FA {fa['alarm_bars'] / fa['quiet_bars'] * 100:4.1f}%"
-              + f" {fa['onsets'] / fa['quiet_bars'] * 1000:4.1f}/1k")
+              + f" med {np.median(d[np.isfinite(d)]):4.1f} | FA {pooled_rates([(quiet, score)])}")
 
 
 def main() -> None:
@@ -155,18 +133,16 @@ def main() -> None:
             t = time.perf_counter()
             x = make(returns, sectors)
             seconds[label] += time.perf_counter() - t
-            results[label].append(score_breaks(detect_change_points(x)[0], dates, names, breaks))
+            score = detect_change_points(x)[0]
+            results[label].append((detect_breaks(score, dates, names, breaks), score))
             null_score = detect_change_points(make(null_returns, null_sectors))[0]
             quiet = np.isfinite(null_score)
-            quiet[:QUIET_AFTER] = False
-            null[label].append(false_alarms(null_score, quiet))
+            quiet[:80] = False
+            null[label].append((quiet, null_score))
     print(f"simulated panels: seeds {args.seeds}, {args.tickers} tickers, {args.years} years, half of them with a vol break")
     print(f"{'input':28s} break  found within {'/'.join(map(str, WITHIN))} bars, median delay | false alarms (bars > 0.5, onsets)")
     for label in variants:
-        quiet = sum(r["quiet_bars"] for r in null[label])
-        print(f"{label:28s} {summary(results[label])} | null panel FA "
-              f"{sum(r['alarm_bars'] for r in null[label]) / quiet * 100:4.1f}% "
-              f"{sum(r['onsets'] for r in null[label]) / quiet * 1000:4.1f}/1k | input {seconds[label]:.2f} s")
+        print(f"{label:28s} {summary(results[label])} | null panel FA {pooled_rates(null[label])} | input {seconds[label]:.2f} s")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def ml_features(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     from quant_lib.features.pipeline import build_raw_features
 
     first, last = partition_dates(context)
-    sectors = warehouse.get().read("universe", last, last + timedelta(days=1), columns=["ticker", "sector"])
+    sectors = warehouse.get().read("universe", last, last + timedelta(days=1), columns=["ticker", "sector"], read_only=False)
     prices = ml_prices(warehouse.get(), last).join(  # sectors make BOCPD's input sector-neutral
         sectors.filter(pl.col("sector") != "Unknown").unique("ticker"), on="ticker", how="left")
     raw, _, _, names = build_raw_features(prices)

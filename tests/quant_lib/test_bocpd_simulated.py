@@ -9,7 +9,7 @@ are in each test's docstring; the thresholds leave room for numerical noise, not
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -17,10 +17,11 @@ import pytest
 
 from quant_lib.data.simulate import SimulationConfig, simulate_market
 from quant_lib.regime.bocpd import detect_change_points
+from quant_lib.regime.bocpd_eval import detect_breaks, return_panel
 from quant_lib.regime.bocpd_input import factor_shocks
 
 THRESHOLD = 0.5
-QUIET_AFTER = 80  # bars after a break excluded from the false-alarm count
+QUIET_AFTER = 80  # warm-up bars excluded from the false-alarm count (as after each break)
 CONFIG = SimulationConfig(n_tickers=50, seed=5, horizon_end=date(2012, 12, 31), change_point_fraction=0.5)
 NOTHING_PLANTED = dict(change_point_fraction=0.0, drift_change_fraction=0.0, market_breaks=())
 
@@ -28,12 +29,7 @@ NOTHING_PLANTED = dict(change_point_fraction=0.0, drift_change_fraction=0.0, mar
 def _panel(config: SimulationConfig) -> tuple[np.ndarray, list, list[str], list[str], pl.DataFrame]:
     """Constituents' daily log returns [T, N], dates, tickers, sectors, planted vol breaks."""
     sim = simulate_market(config)
-    prices = sim.prices.filter(pl.col("ticker") != config.benchmark_ticker)
-    wide = prices.pivot(on="ticker", index="date", values="adj_close", sort_columns=True).sort("date")
-    names = [c for c in wide.columns if c != "date"]
-    returns = np.diff(np.log(wide.select(names).to_numpy().astype(np.float64)), axis=0, prepend=np.nan)
-    sector_of = dict(sim.universe.select("ticker", "sector").iter_rows())
-    return returns, wide["date"].to_list(), names, [sector_of[n] for n in names], sim.truth.change_points
+    return (*return_panel(sim.prices, sim.universe, config.benchmark_ticker), sim.truth.change_points)
 
 
 def _score(shocks: np.ndarray) -> np.ndarray:
@@ -51,23 +47,6 @@ def panels() -> list[tuple]:
     return out
 
 
-def _breaks(score: np.ndarray, z: np.ndarray, dates: list, names: list[str], breaks: pl.DataFrame):
-    """(delay of each up-break (inf: not within 60 bars), realized vol ratio of z over the 20 bars
-    after vs the 100 before it, quiet-bar mask)."""
-    row, col = {d: i for i, d in enumerate(dates)}, {n: j for j, n in enumerate(names)}
-    quiet = np.isfinite(score)
-    quiet[:QUIET_AFTER] = False
-    delays, ratios = [], []
-    for ticker, day, vol_before, vol_after in breaks.iter_rows():
-        i, j = row[day], col[ticker]
-        quiet[max(0, i - 5) : i + QUIET_AFTER, j] = False
-        if vol_after > vol_before:
-            hits = np.flatnonzero(score[i : i + 60, j] > THRESHOLD)
-            delays.append(hits[0] if hits.size else np.inf)
-            ratios.append(np.nanstd(z[i : i + 20, j]) / np.nanstd(z[i - 105 : i - 5, j]))
-    return np.array(delays, dtype=float), np.array(ratios), quiet
-
-
 def test_finds_planted_vol_increases(panels) -> None:
     """Measured: 43 up-breaks (x2-x3); 65% score > 0.5 within 20 bars (raw returns 44%), 49%
     within 10, median delay 5.5 bars. Of the 11 breaks the data shows (vol of z over the 20 bars
@@ -77,12 +56,13 @@ def test_finds_planted_vol_increases(panels) -> None:
     ``benchmarks/bench_bocpd_detection.py``, oracle row)."""
     delays, ratios, raw_delays = [], [], []
     for returns, dates, names, _, breaks, z, score in panels:
-        d, ratio, _ = _breaks(score, z, dates, names, breaks)
-        delays.append(d)
-        ratios.append(ratio)
+        found = detect_breaks(score, dates, names, breaks, z)
+        delays.append(found.delay[found.up])
+        ratios.append(found.ratio[found.up])
         up = breaks.filter(pl.col("vol_after") > pl.col("vol_before"))["ticker"].unique(maintain_order=True).to_list()
         raw = returns[:, [names.index(t) for t in up]]  # raw returns, only where an up-break is planted
-        raw_delays.append(_breaks(_score(raw), raw, dates, up, breaks.filter(pl.col("ticker").is_in(up)))[0])
+        raw_found = detect_breaks(_score(raw), dates, up, breaks.filter(pl.col("ticker").is_in(up)))
+        raw_delays.append(raw_found.delay[raw_found.up])
     delays, ratios, raw_delays = np.concatenate(delays), np.concatenate(ratios), np.concatenate(raw_delays)
     visible = ratios >= 2.0
     print(f"up-breaks {delays.size}: within 20 {np.mean(delays <= 20):.2f} (raw returns {np.mean(raw_delays <= 20):.2f}), "
@@ -100,8 +80,8 @@ def test_quiet_in_stationary_stretches(panels) -> None:
     tails remain), 0.7% on a stationary market (20 tickers, no regimes, no vol clustering, t(30) shocks; the
     earnings jumps remain)."""
     quiet_alarms = []
-    for _, dates, names, _, breaks, z, score in panels:
-        _, _, quiet = _breaks(score, z, dates, names, breaks)
+    for _, dates, names, _, breaks, _, score in panels:
+        quiet = detect_breaks(score, dates, names, breaks).quiet
         quiet_alarms.append((score > THRESHOLD)[quiet])
     rate = np.concatenate(quiet_alarms).mean()
     null_returns, _, _, null_sectors, _ = _panel(replace(CONFIG, n_tickers=30, **NOTHING_PLANTED))
@@ -197,3 +177,19 @@ def test_feature_panel_uses_sectors_when_the_frame_has_them() -> None:
     assert not np.allclose(expected["sectors"], expected["market"], equal_nan=True)
     single = build_raw_features(prices.filter(pl.col("ticker") == names[0]))[0]["cp_score"].to_numpy()
     np.testing.assert_allclose(single, _score(factor_shocks(returns[:, :1]))[:, 0], atol=1e-12, equal_nan=True)
+
+
+def test_break_scoring_known_answer() -> None:
+    """``detect_breaks``: delay to the first bar > 0.5 from the break's first bar, inf when not
+    within the horizon; quiet bars exclude 5 before / 80 after each break and the first 80."""
+    dates = [date(2020, 1, 1) + timedelta(days=k) for k in range(400)]
+    score = np.zeros((400, 3))
+    score[105:110, 0] = 0.9  # found 5 bars after its break at row 100
+    score[300:302, 2] = 0.9  # two alarm bars, one onset, in a quiet stretch
+    breaks = pl.DataFrame({"ticker": ["A", "B", "X"], "date": [dates[100], dates[200], dates[50]],
+                           "vol_before": [1.0, 2.0, 1.0], "vol_after": [2.0, 1.0, 2.0]})
+    found = detect_breaks(score, dates, ["A", "B", "C"], breaks)
+    assert found.up.tolist() == [True, False] and found.delay[0] == 5 and np.isinf(found.delay[1])
+    assert not found.quiet[95:180, 0].any() and found.quiet[180:, 0].all() and not found.quiet[:80].any()
+    share, onsets = found.false_alarms(score)
+    assert share == pytest.approx(2 / found.quiet.sum()) and onsets == pytest.approx(1000 / found.quiet.sum())
