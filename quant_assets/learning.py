@@ -74,7 +74,10 @@ def ml_features(context: AssetExecutionContext, warehouse: WarehouseResource) ->
     from quant_lib.features.pipeline import build_raw_features
 
     first, last = partition_dates(context)
-    raw, _, _, names = build_raw_features(ml_prices(warehouse.get(), last))
+    sectors = warehouse.get().read("universe", last, last + timedelta(days=1), columns=["ticker", "sector"], read_only=False)
+    prices = ml_prices(warehouse.get(), last).join(  # sectors make BOCPD's input sector-neutral
+        sectors.filter(pl.col("sector") != "Unknown").unique("ticker"), on="ticker", how="left")
+    raw, _, _, names = build_raw_features(prices)
     out = raw.filter(pl.col("date").is_between(first, last)).select("date", "ticker", *names)
     return Output(out, metadata={"symbols": out["ticker"].n_unique(), "features": len(names),
                                  "max_cp_score": float(out["cp_score"].max() or 0.0)})

@@ -2,7 +2,8 @@
 
 Steps: 43 technical indicators, 10 calendar encodings, 2 cross-sectional excess returns (return
 minus the same bar's mean over the frame's tickers; 0 for a single ticker), BOCPD ``cp_score`` /
-``cp_severity`` on each ticker's standardized idiosyncratic shocks (``quant_lib.regime.bocpd_input``); then, decided at ``fit_transform`` and applied
+``cp_severity`` on each ticker's standardized idiosyncratic shocks (``quant_lib.regime.bocpd_input``;
+sector-neutral when the frame has a ``sector`` column); then, decided at ``fit_transform`` and applied
 by ``transform``: all-NaN and constant columns dropped, of each pair with |corr| > 0.95 the
 second (in column order) dropped; finally a causal rolling z-score per ticker,
 ``(x - mean_w(x)) / (std_w(x) + epsilon)`` over the last ``zscore_window`` rows (at least
@@ -38,14 +39,20 @@ STATE_VERSION = 1
 
 def _bocpd_columns(df: pl.DataFrame, time: str, ticker: str, params: dict[str, Any]) -> pl.DataFrame:
     """cp_score / cp_severity of each ticker's standardized idiosyncratic shocks
-    (``quant_lib.regime.bocpd_input``: raw returns make the detector alarm at every market regime
-    switch and volatility cluster), via the offline panel detector."""
+    (``quant_lib.regime.bocpd_input.factor_shocks``: residuals against the frame's other tickers,
+    and against their sector peers when the frame has a ``sector`` column; raw returns make the
+    detector alarm at every market regime switch and volatility cluster), via the offline panel
+    detector. A single-ticker frame is standardized on its own (no factor to remove)."""
     from quant_lib.regime.bocpd import detect_change_points
-    from quant_lib.regime.bocpd_input import idiosyncratic_shocks
+    from quant_lib.regime.bocpd_input import factor_shocks
 
     wide = df.pivot(on=ticker, index=time, values="log_return_1", sort_columns=True).sort(time)
     names = [c for c in wide.columns if c != time]
-    shocks = idiosyncratic_shocks(wide.select(names).to_numpy().astype(np.float64))
+    sectors = None
+    if "sector" in df.columns:
+        sector_of = dict(df.group_by(ticker).agg(pl.col("sector").drop_nulls().first()).iter_rows())
+        sectors = [str(sector_of[name]) if sector_of.get(name) is not None else f"_{name}" for name in names]
+    shocks = factor_shocks(wide.select(names).to_numpy().astype(np.float64), sectors)
     score, severity = detect_change_points(shocks, **params)
     frames = [
         pl.DataFrame({time: wide[time], ticker: [name] * wide.height, "cp_score": score[:, j], "cp_severity": severity[:, j]})

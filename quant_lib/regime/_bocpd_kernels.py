@@ -10,7 +10,7 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def bocpd_step(
-    x, n, log_r, mu, kappa, alpha, beta, log_pred, const, prior, log_h, log_1mh, short_run
+    x, n, log_r, mu, kappa, alpha, beta, log_pred, const, prior, log_h, log_1mh, short_run, dof, nu
 ):  # pragma: no cover - compiled
     """Advance the run-length posterior by one observation ``x`` in place.
 
@@ -18,6 +18,13 @@ def bocpd_step(
     lgamma(alpha_r + 1/2) - lgamma(alpha_r) - log(2 pi alpha_r) / 2 (alpha_r = alpha0 + r / 2);
     ``prior`` = (mu0, kappa0, alpha0, beta0). Returns (new n, cp_score, severity) with cp_score =
     P(r_t <= short_run).
+
+    ``nu`` > 0: Student-t observations with ``nu`` degrees of freedom (a Gaussian scale mixture),
+    approximated per run in the variational-Bayes way: the predictive is a Student-t with
+    ``dof[r]`` = 1 / (1 / (2 alpha_r) + 1 / nu) degrees of freedom, and x enters the NIG update
+    with weight w = (nu + 1) / (nu + (x - mu_r)^2 alpha_r / beta_r) (kappa' = kappa + w,
+    mu' = (kappa mu + w x) / kappa', beta' = beta + w kappa (x - mu)^2 / (2 kappa')), so one
+    fat-tailed observation does not look like a new, wider regime. ``nu`` <= 0: Gaussian (w = 1).
 
     One exp per run length: with e_r = exp(log joint_r - peak) and E = sum e_r, the new posterior
     is P(r_t = 0) = H and P(r_t = r + 1) = (1 - H) e_r / E (renormalized when the longest run is
@@ -28,7 +35,10 @@ def bocpd_step(
     for r in range(n):
         s2 = beta[r] * (kappa[r] + 1.0) / (alpha[r] * kappa[r])
         d = x - mu[r]
-        log_pred[r] = log_r[r] + const[r] - 0.5 * math.log(s2) - (alpha[r] + 0.5) * math.log1p(d * d / (2.0 * alpha[r] * s2))
+        if nu > 0.0:
+            log_pred[r] = log_r[r] + const[r] - 0.5 * math.log(s2) - 0.5 * (dof[r] + 1.0) * math.log1p(d * d / (dof[r] * s2))
+        else:
+            log_pred[r] = log_r[r] + const[r] - 0.5 * math.log(s2) - (alpha[r] + 0.5) * math.log1p(d * d / (2.0 * alpha[r] * s2))
         if log_pred[r] > peak:
             peak = log_pred[r]
     horizon = short_run
@@ -48,9 +58,15 @@ def bocpd_step(
         d = x - mu[r - 1]
         p = (1.0 - hazard) * log_r[r - 1] / norm
         log_r[r] = log_pred[r - 1] + log_growth
-        beta[r] = beta[r - 1] + k * d * d / (2.0 * (k + 1.0))
-        mu[r] = (k * mu[r - 1] + x) / (k + 1.0)
-        kappa[r] = k + 1.0
+        if nu > 0.0:
+            w = (nu + 1.0) / (nu + d * d * alpha[r - 1] / beta[r - 1])
+            beta[r] = beta[r - 1] + w * k * d * d / (2.0 * (k + w))
+            mu[r] = (k * mu[r - 1] + w * x) / (k + w)
+            kappa[r] = k + w
+        else:
+            beta[r] = beta[r - 1] + k * d * d / (2.0 * (k + 1.0))
+            mu[r] = (k * mu[r - 1] + x) / (k + 1.0)
+            kappa[r] = k + 1.0
         alpha[r] = alpha[r - 1] + 0.5
         var = beta[r] / alpha[r]
         if r <= horizon:
@@ -85,16 +101,25 @@ def warmup_prior(head, kappa0, alpha0):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def log_pdf_constants(capacity, alpha0):  # pragma: no cover - compiled
-    const = np.empty(capacity)
+def log_pdf_constants(capacity, alpha0, nu):  # pragma: no cover - compiled
+    """(const[r], dof[r]) of the run-length-r predictive: Student-t with dof = 2 alpha_r (Gaussian
+    observations, ``nu`` <= 0) or 1 / (1 / (2 alpha_r) + 1 / nu), alpha_r = alpha0 + r / 2;
+    const = lgamma((dof + 1) / 2) - lgamma(dof / 2) - log(pi dof) / 2."""
+    const, dof = np.empty(capacity), np.empty(capacity)
     for r in range(capacity):
         a = alpha0 + 0.5 * r
-        const[r] = math.lgamma(a + 0.5) - math.lgamma(a) - 0.5 * math.log(2.0 * math.pi * a)
-    return const
+        if nu > 0.0:
+            d = 1.0 / (0.5 / a + 1.0 / nu)
+            const[r] = math.lgamma(0.5 * (d + 1.0)) - math.lgamma(0.5 * d) - 0.5 * math.log(math.pi * d)
+        else:
+            d = 2.0 * a
+            const[r] = math.lgamma(a + 0.5) - math.lgamma(a) - 0.5 * math.log(2.0 * math.pi * a)
+        dof[r] = d
+    return const, dof
 
 
 @njit(cache=True, nogil=True)
-def bocpd_batch(values, warmup, capacity, kappa0, alpha0, hazard, short_run):  # pragma: no cover
+def bocpd_batch(values, warmup, capacity, kappa0, alpha0, hazard, short_run, nu):  # pragma: no cover
     """Run BOCPD over each column of ``values`` [T, N] independently (NaN rows of a column are
     skipped and score NaN). The prior of a column comes from its first ``warmup`` finite values;
     those rows score 0. Returns (cp_score [T, N], severity [T, N])."""
@@ -102,7 +127,7 @@ def bocpd_batch(values, warmup, capacity, kappa0, alpha0, hazard, short_run):  #
     scores = np.full((n_rows, n_cols), np.nan)
     severity = np.full((n_rows, n_cols), np.nan)
     log_h, log_1mh = math.log(hazard), math.log1p(-hazard)
-    const = log_pdf_constants(capacity, alpha0)
+    const, dof = log_pdf_constants(capacity, alpha0, nu)
     log_r, mu, kappa = np.empty(capacity), np.empty(capacity), np.empty(capacity)
     alpha, beta, log_pred = np.empty(capacity), np.empty(capacity), np.empty(capacity)
     for j in range(n_cols):
@@ -115,7 +140,7 @@ def bocpd_batch(values, warmup, capacity, kappa0, alpha0, hazard, short_run):  #
         for i in range(finite.shape[0]):
             t = finite[i]
             n, s, sev = bocpd_step(values[t, j], n, log_r, mu, kappa, alpha, beta, log_pred, const, prior,
-                                   log_h, log_1mh, short_run)
+                                   log_h, log_1mh, short_run, dof, nu)
             scores[t, j] = s if i >= warmup else 0.0
             severity[t, j] = sev if i >= warmup else 0.0
     return scores, severity

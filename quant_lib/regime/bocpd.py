@@ -28,6 +28,13 @@ noise scored > 0.5 over 1,500 bars, against 0.2% now.) ``severity = cp_score * (
 sigma_l + |ln(sigma_s / sigma_l)|)``, the size of the break in the old run's units (mu, sigma^2
 the posterior-weighted means of mu_r and beta_r / alpha_r over runs 1..short_run (s) and longer (l)).
 
+**Fat tails (``nu``).** Daily returns are Student-t-like; under the Gaussian model one 4-sigma
+day is better explained by a new, wider run, so i.i.d. t(5) noise scores > 0.5 on ~2.6% of bars.
+``nu`` > 0 models the observations within a run as Student-t with ``nu`` degrees of freedom (a
+Gaussian scale mixture; per-run variational approximation, see ``_bocpd_kernels.bocpd_step``):
+0.2% on the same noise, at some cost in delay (a x2.5 jump found within 20 bars in 80% of series
+instead of 86%). Default None (Gaussian), as before.
+
 **Scale-free.** The prior is set from a warm-up window of the series (mu0 = its mean, prior mean
 of sigma^2 = its variance; kappa0, alpha0 fixed), so x and c x give the same scores for any c != 0.
 The warm-up observations are then run through the recursion; they score 0.
@@ -57,6 +64,7 @@ class BayesianChangePointDetector:
         short_run: int = 20,
         kappa0: float = 1.0,
         alpha0: float = 2.0,
+        nu: float | None = None,
     ) -> None:
         if not 0.0 < hazard < 1.0:
             raise ValueError(f"hazard must be in (0, 1), got {hazard}")
@@ -64,9 +72,11 @@ class BayesianChangePointDetector:
             raise ValueError(f"need 0 <= short_run < max_run_len - 1, got {short_run}, {max_run_len}")
         if warmup < 2 or kappa0 <= 0 or alpha0 <= 1.0:
             raise ValueError(f"need warmup >= 2, kappa0 > 0, alpha0 > 1; got {warmup}, {kappa0}, {alpha0}")
+        if nu is not None and not (nu > 0 and math.isfinite(nu)):
+            raise ValueError(f"nu (Student-t degrees of freedom) must be a finite number > 0 or None, got {nu}")
         self.hazard, self.max_run_len, self.warmup, self.short_run = hazard, max_run_len, warmup, short_run
-        self.kappa0, self.alpha0 = kappa0, alpha0
-        self._const = log_pdf_constants(max_run_len + 1, alpha0)
+        self.kappa0, self.alpha0, self.nu = kappa0, alpha0, nu
+        self._const, self._dof = log_pdf_constants(max_run_len + 1, alpha0, nu or 0.0)
         self._log_h, self._log_1mh = math.log(hazard), math.log1p(-hazard)
         self.reset()
 
@@ -86,7 +96,7 @@ class BayesianChangePointDetector:
     def _step(self, x: float) -> tuple[float, float]:
         self._n, score, severity = bocpd_step(
             x, self._n, self._log_r, self._mu, self._kappa, self._alpha, self._beta, self._log_pred,
-            self._const, self._prior, self._log_h, self._log_1mh, self.short_run,
+            self._const, self._prior, self._log_h, self._log_1mh, self.short_run, self._dof, self.nu or 0.0,
         )
         return score, severity
 
@@ -128,7 +138,7 @@ class BayesianChangePointDetector:
         prior = self._prior.tolist() if self._prior is not None else [None] * 4
         return {
             "hazard": self.hazard, "max_run_len": self.max_run_len, "warmup": self.warmup,
-            "short_run": self.short_run, "mu0": prior[0], "kappa0": self.kappa0, "alpha0": self.alpha0,
+            "short_run": self.short_run, "nu": self.nu, "mu0": prior[0], "kappa0": self.kappa0, "alpha0": self.alpha0,
             "beta0": prior[3], "mu": self._mu[:n].tolist(), "kappa": self._kappa[:n].tolist(),
             "alpha": self._alpha[:n].tolist(), "beta": self._beta[:n].tolist(),
             "run_length_posterior": self.run_length_posterior.tolist(), "log_run_length_posterior": self._log_r[:n].tolist(),
@@ -136,7 +146,8 @@ class BayesianChangePointDetector:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.__init__(state["hazard"], state["max_run_len"], state["warmup"], state["short_run"], state["kappa0"], state["alpha0"])
+        self.__init__(state["hazard"], state["max_run_len"], state["warmup"], state["short_run"], state["kappa0"],
+                      state["alpha0"], state.get("nu"))
         n = len(state["mu"])
         if state["mu0"] is not None:
             self._prior = np.array([state["mu0"], state["kappa0"], state["alpha0"], state["beta0"]], dtype=float)
@@ -156,13 +167,16 @@ def detect_change_points(
     short_run: int = 20,
     kappa0: float = 1.0,
     alpha0: float = 2.0,
+    nu: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Offline BOCPD over whole series: ``values`` [T] or [T, N] (one series per column, NaN
-    rows skipped and scored NaN). Identical to feeding each column to a fresh detector; compiled,
+    rows skipped and scored NaN; ``nu``: Student-t observations, module docstring). Identical to
+    feeding each column to a fresh detector; compiled,
     so a panel of N series costs N x T x max_run_len flops. Returns (cp_score, severity) shaped
     like ``values``."""
-    BayesianChangePointDetector(hazard, max_run_len, warmup, short_run, kappa0, alpha0)  # validates
+    BayesianChangePointDetector(hazard, max_run_len, warmup, short_run, kappa0, alpha0, nu)  # validates
     array = np.asarray(values, dtype=np.float64)
     flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
-    scores, severity = bocpd_batch(np.ascontiguousarray(flat), warmup, max_run_len + 1, kappa0, alpha0, hazard, short_run)
+    scores, severity = bocpd_batch(np.ascontiguousarray(flat), warmup, max_run_len + 1, kappa0, alpha0, hazard, short_run,
+                                   nu or 0.0)
     return scores.reshape(array.shape), severity.reshape(array.shape)

@@ -93,3 +93,29 @@ def test_bad_input() -> None:
         BayesianChangePointDetector(hazard=0.0)
     with pytest.raises(ValueError, match="alpha0"):
         BayesianChangePointDetector(alpha0=1.0)
+    with pytest.raises(ValueError, match="nu"):
+        BayesianChangePointDetector(nu=0.0)
+
+
+def test_student_t_observations_keep_fat_tails_quiet() -> None:
+    """I.i.d. Student-t(5) noise with a x2.5 vol jump at bar 500, 100 series. Measured: the Gaussian
+    model scores > 0.5 on 2.6% of the calm bars (80-495) and finds 86% of the jumps within 20
+    bars; with ``nu=5`` 0.2% and 80%. Scale-free, streaming = offline and an exact JSON state with nu too."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_t(5, (1000, 100)) * 0.01
+    x[500:] *= 2.5
+    gaussian, robust = detect_change_points(x)[0], detect_change_points(x, nu=5.0)[0]
+    calm = slice(80, 495)
+    found = (robust[500:520] > 0.5).any(axis=0).mean()
+    print(f"calm bars > 0.5: gaussian {np.mean(gaussian[calm] > 0.5):.3f}, nu=5 {np.mean(robust[calm] > 0.5):.3f}; "
+          f"found within 20: gaussian {(gaussian[500:520] > 0.5).any(axis=0).mean():.2f}, nu=5 {found:.2f}")
+    assert np.mean(robust[calm] > 0.5) < 0.006 < 0.02 < np.mean(gaussian[calm] > 0.5)
+    assert found >= 0.7
+    np.testing.assert_allclose(detect_change_points(x[:, :5] * 100.0, nu=5.0)[0], robust[:, :5], atol=1e-9)
+    detector = BayesianChangePointDetector(nu=5.0, max_run_len=200)
+    streamed = [detector.update(v)[0] for v in x[:510, 0]]
+    np.testing.assert_array_equal(streamed, detect_change_points(x[:510, 0], nu=5.0, max_run_len=200)[0])
+    restored = BayesianChangePointDetector()
+    restored.load_state(json.loads(json.dumps(detector.get_state())))
+    assert restored.nu == 5.0
+    assert [restored.update(v) for v in x[510:560, 0]] == [detector.update(v) for v in x[510:560, 0]]
