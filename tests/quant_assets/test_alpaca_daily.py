@@ -8,7 +8,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from dagster import materialize
+from dagster import RunConfig, materialize
 
 from quant_assets import portfolio, trading
 from quant_resources.broker import BrokerResource
@@ -42,10 +42,13 @@ def fake(monkeypatch):
 
 
 def _run(resources, instance, day: date, *assets):
+    """Materialize `assets` for `day`; the book trades the whole gap to target (rebalance_rate 1)."""
     upstream = [a.to_source_asset() for a in _upstream()]
+    configured = [a.key.path[-1] for a in assets if a.key.path[-1] in portfolio.CONFIGURED_ASSETS]
+    run_config = RunConfig(ops={name: portfolio.PortfolioRunConfig(rebalance_rate=1.0) for name in configured})
     return materialize(upstream + [portfolio.holdings, portfolio.trade_list, trading.orders, trading.fills],
                        resources=resources, instance=instance, selection=[a.key for a in assets],
-                       partition_key=day.isoformat(), raise_on_error=False)
+                       partition_key=day.isoformat(), raise_on_error=False, run_config=run_config)
 
 
 def _upstream():
