@@ -579,6 +579,24 @@ def portfolio_values(holdings: pl.DataFrame, prices: pl.DataFrame) -> pl.DataFra
     )
 
 
+def _split_by_date(
+    plan: pl.DataFrame, holdings: pl.DataFrame, prices: pl.DataFrame, rankings: pl.DataFrame, universe: pl.DataFrame
+) -> dict[str, dict]:
+    """Each input of `build_trade_lists` split once into {date: that day's rows}."""
+    return {
+        name: {k[0]: f for k, f in frame.partition_by("date", as_dict=True).items()}
+        for name, frame in (
+            ("targets", plan),
+            ("holdings", holdings.filter(pl.col("ticker") != CASH_TICKER).select("date", "ticker", "shares")),
+            ("prices", _prices_with_held(prices, holdings)),
+            ("scores", rankings.select("date", "ticker", "score")),
+            ("universe", universe.select(
+                "date", "ticker", *(c for c in ("name", "sector") if c in universe.columns)
+            )),
+        )
+    }
+
+
 def build_trade_lists(
     targets: pl.DataFrame,
     holdings: pl.DataFrame,
@@ -614,18 +632,7 @@ def build_trade_lists(
         raise ValueError(f"no holdings for target dates {missing.head(10).to_list()}")
     wanted = pl.col("optimizer_weight") * pl.col("leverage") if {"optimizer_weight", "leverage"} <= set(targets.columns) else pl.col("weight")
     plan = targets.select("date", "ticker", "weight", wanted.alias("raw_weight"))
-    by_date = {
-        name: {k[0]: f for k, f in frame.partition_by("date", as_dict=True).items()}
-        for name, frame in (
-            ("targets", plan),
-            ("holdings", holdings.filter(pl.col("ticker") != CASH_TICKER).select("date", "ticker", "shares")),
-            ("prices", _prices_with_held(prices, holdings)),
-            ("scores", rankings.select("date", "ticker", "score")),
-            ("universe", universe.select(
-                "date", "ticker", *(c for c in ("name", "sector") if c in universe.columns)
-            )),
-        )
-    }
+    by_date = _split_by_date(plan, holdings, prices, rankings, universe)
     value_of = dict(values.iter_rows())
     empty_holdings = pl.DataFrame(schema={"ticker": pl.String, "shares": pl.Float64})
     lists = []
