@@ -2,7 +2,8 @@
 
     python benchmarks/bench_live.py [--bars 10000] [--baseline-bars 1000] [--seq-len 30]
 
-Replays 5-minute bars of one symbol through ``SelfTrainer.process_bar`` (incremental features,
+Replays 5-minute bars of one symbol through ``SelfTrainer.process_bar`` (incremental features with
+the streaming BOCPD of the retrain trigger,
 DecoderTransformer, ITransformer, AttentionLSTM and MomentumTransformer at the live loop's sizes,
 EnsembleStrategy, RiskManager, PositionSizer, PaperExecutor, checkpoint every 1,000 bars to a
 temporary folder, no retraining): bars/s and process_bar p50/p99. Target: >= 200 bars/s (a year of

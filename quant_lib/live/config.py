@@ -11,7 +11,8 @@ class LiveConfig:
     """Knobs of ``SelfTrainer``. Retrain triggers all need ``retrain_min_samples`` bars since the
     last retrain: ``interval`` (bars since the last retrain >= ``retrain_interval``), ``sharpe``
     (rolling Sharpe of the book < ``sharpe_threshold`` once ``sharpe_window`` returns exist) and
-    ``bocpd`` (the features' change-point score > ``cp_score_threshold``)."""
+    ``bocpd`` (the features' ``cp_score``, the max over symbols of a streaming BOCPD per
+    symbol, ``quant_lib.live.changepoint``, > ``cp_score_threshold``)."""
 
     initial_capital: float = 100_000.0
     periods_per_year: int = 252 * 78

@@ -8,6 +8,12 @@ bar's value is scored, so a row never sees its own future. Rows before ``warmup`
 
 The live loop can use ``quant_lib.features.FeaturePipeline`` instead through the same
 ``BarFeatures`` protocol; this class is the dependency-free default and the benchmark's.
+
+Both engines also run a streaming change-point detector per symbol on the bar returns
+(``quant_lib.live.changepoint.ChangePointMonitor``, ``bocpd=False`` turns it off) and expose
+``cp_score`` (max over symbols of the latest score), ``cp_severity`` and ``cp_symbol``: the
+live loop's ``bocpd`` retrain trigger reads ``cp_score``. It is not one of the feature columns
+here; its state is part of ``get_state`` / ``load_state``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
+from quant_lib.live.changepoint import ChangePointMonitor
 
 FEATURE_NAMES = ("r1", "r5", "r20", "vol20", "hl", "co", "dvol")
 _EPS = 1e-8
@@ -98,18 +106,53 @@ class _SymbolFeatures:
         self.count = int(state["count"])
 
 
-class IncrementalBarFeatures:
+class _ChangePointScores:
+    """``cp_score`` / ``cp_severity`` / ``cp_symbol`` of the engine's ``changepoint`` monitor (None when off)."""
+
+    changepoint: ChangePointMonitor | None
+
+    def _feed_changepoint(self, symbol: str, previous_close: float | None, close: float) -> None:
+        if self.changepoint is not None and previous_close is not None and previous_close > 0 and close > 0:
+            self.changepoint.update(symbol, math.log(close / previous_close))
+
+    @property
+    def cp_score(self) -> float | None:
+        return self.changepoint.cp_score if self.changepoint is not None else None
+
+    @property
+    def cp_severity(self) -> float | None:
+        return self.changepoint.cp_severity if self.changepoint is not None else None
+
+    @property
+    def cp_symbol(self) -> str | None:
+        return self.changepoint.cp_symbol if self.changepoint is not None else None
+
+    def _changepoint_state(self) -> dict[str, Any]:
+        return {"changepoint": self.changepoint.get_state()} if self.changepoint is not None else {}
+
+    def _load_changepoint(self, state: Mapping[str, Any]) -> None:
+        """A state saved without a detector (older checkpoints) restarts it from scratch."""
+        if self.changepoint is not None:
+            if state.get("changepoint"):
+                self.changepoint.load_state(state["changepoint"])
+            else:
+                self.changepoint = ChangePointMonitor(self.changepoint.bocpd_params)
+
+
+class IncrementalBarFeatures(_ChangePointScores):
     """``BarFeatures`` implementation (see module doc); state round-trips through get/load_state."""
 
     feature_names = FEATURE_NAMES
     n_features = len(FEATURE_NAMES)
 
-    def __init__(self, norm_window: int = 100, warmup: int = 20) -> None:
+    def __init__(self, norm_window: int = 100, warmup: int = 20, bocpd: bool = True,
+                 bocpd_params: Mapping[str, Any] | None = None) -> None:
         if norm_window < 2 or warmup < 0:
             raise ValueError(f"need norm_window >= 2 and warmup >= 0, got {norm_window}, {warmup}")
         self.norm_window = norm_window
         self.warmup = warmup
         self._symbols: dict[str, _SymbolFeatures] = {}
+        self.changepoint = ChangePointMonitor(bocpd_params) if bocpd else None
 
     def _fresh(self) -> _SymbolFeatures:
         return _SymbolFeatures(2.0 / (self.norm_window + 1.0))
@@ -118,7 +161,10 @@ class IncrementalBarFeatures:
         state = self._symbols.get(symbol)
         if state is None:
             state = self._symbols[symbol] = self._fresh()
-        return state.update(bar, self.warmup)
+        previous_close = state.closes[-1] if state.closes else None
+        row = state.update(bar, self.warmup)
+        self._feed_changepoint(symbol, previous_close, state.closes[-1])
+        return row
 
     def training_set(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Rows past warm-up of a fresh pass over ``frame`` (one symbol's bars, oldest first) and
@@ -137,16 +183,17 @@ class IncrementalBarFeatures:
 
     def get_state(self) -> dict[str, Any]:
         return {"norm_window": self.norm_window, "warmup": self.warmup,
-                "symbols": {s: f.get_state() for s, f in self._symbols.items()}}
+                "symbols": {s: f.get_state() for s, f in self._symbols.items()}, **self._changepoint_state()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         self._symbols = {}
         for symbol, symbol_state in state.get("symbols", {}).items():
             features = self._symbols[symbol] = self._fresh()
             features.load_state(symbol_state)
+        self._load_changepoint(state)
 
 
-class PipelineBarFeatures:
+class PipelineBarFeatures(_ChangePointScores):
     """``BarFeatures`` over a fitted batch pipeline such as ``quant_lib.features.FeaturePipeline``
     (duck-typed: ``transform(frame) -> (X, y)``, ``feature_names``, ``index_`` (the time column of
     the rows it kept), ``get_state`` / ``load_state``).
@@ -154,14 +201,21 @@ class PipelineBarFeatures:
     Per bar the last ``window`` bars of the symbol (columns timestamp, ticker, OHLCV) are
     transformed and the row of the current bar is returned (None while the pipeline drops it in
     warm-up). That is a full recompute per bar, O(window); ``IncrementalBarFeatures`` is O(1).
+
+    A pipeline's own ``cp_score`` / ``cp_severity`` columns (``FeaturePipeline``) are recomputed
+    over those ``window`` bars, so their detector restarts every bar; the retrain trigger reads
+    this adapter's ``cp_score`` instead: a streaming detector per symbol over every bar since the
+    start (the offline column's definition for a single ticker, ``quant_lib.live.changepoint``).
     """
 
-    def __init__(self, pipeline: Any, window: int = 300) -> None:
+    def __init__(self, pipeline: Any, window: int = 300, bocpd: bool = True,
+                 bocpd_params: Mapping[str, Any] | None = None) -> None:
         if not getattr(pipeline, "feature_names", None):
             raise ValueError("PipelineBarFeatures needs a fitted pipeline (feature_names is empty)")
         self.pipeline = pipeline
         self.window = window
         self.history: dict[str, deque[dict[str, Any]]] = {}
+        self.changepoint = ChangePointMonitor(bocpd_params) if bocpd else None
 
     @property
     def n_features(self) -> int:
@@ -172,7 +226,9 @@ class PipelineBarFeatures:
 
     def update(self, symbol: str, bar: Mapping[str, Any]) -> np.ndarray | None:
         history = self.history.setdefault(symbol, deque(maxlen=self.window))
+        previous_close = float(history[-1]["close"]) if history else None
         history.append(dict(bar))
+        self._feed_changepoint(symbol, previous_close, float(bar["close"]))
         features, _ = self.pipeline.transform(self._frame(symbol, history))
         index = getattr(self.pipeline, "index_", None)
         if not len(features) or index is None or index.height == 0 or index[:, 0][-1] != bar["timestamp"]:
@@ -184,7 +240,8 @@ class PipelineBarFeatures:
         return self.pipeline.transform(frame if "ticker" in frame.columns else frame.with_columns(pl.lit(symbol).alias("ticker")))
 
     def get_state(self) -> dict[str, Any]:
-        return {"pipeline": self.pipeline.get_state(), "history": {s: list(h) for s, h in self.history.items()}}
+        return {"pipeline": self.pipeline.get_state(), "history": {s: list(h) for s, h in self.history.items()},
+                **self._changepoint_state()}
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         if "pipeline" in state:
@@ -193,3 +250,4 @@ class PipelineBarFeatures:
 
         self.history = {s: deque(({**b, "timestamp": as_datetime(b["timestamp"])} for b in h), maxlen=self.window)
                         for s, h in state.get("history", {}).items()}
+        self._load_changepoint(state)

@@ -480,7 +480,8 @@ class SelfTrainer:
             reasons.append(f"sharpe ({sharpe:.2f} < {config.sharpe_threshold:.2f})")
         cp_score = getattr(self.features, "cp_score", None)
         if cp_score is not None and cp_score > config.cp_score_threshold:
-            reasons.append(f"bocpd (cp_score {cp_score:.2f} > {config.cp_score_threshold:.2f})")
+            where = getattr(self.features, "cp_symbol", None)
+            reasons.append(f"bocpd (cp_score {cp_score:.2f} > {config.cp_score_threshold:.2f}{f' on {where}' if where else ''})")
         return reasons
 
     def _maybe_retrain(self) -> list[dict[str, Any]]:

@@ -14,16 +14,20 @@ def _rows(frame):
 def test_incremental_rows_equal_bulk_pass_and_survive_a_restart():
     frame = synthetic_bars(["A"], n_bars=120, seed=1).drop("symbol")
     bulk, targets = IncrementalBarFeatures().training_set(frame)
-    first, second = IncrementalBarFeatures(), IncrementalBarFeatures()
-    rows = []
+    first, second, straight = IncrementalBarFeatures(), IncrementalBarFeatures(), IncrementalBarFeatures()
+    rows, scores, straight_scores = [], [], []
     for i, bar in enumerate(_rows(frame)):
         if i == 60:
             second.load_state(first.get_state())
             first = second
         row = first.update("A", bar)
+        straight.update("A", bar)
+        scores.append((first.cp_score, first.cp_severity))
+        straight_scores.append((straight.cp_score, straight.cp_severity))
         if row is not None:
             rows.append(row)
     np.testing.assert_array_equal(np.stack(rows), bulk)  # bit for bit, across the restart
+    assert scores == straight_scores and len(set(scores[60:])) > 1  # the change-point detector too
     close = frame["close"].to_numpy()
     np.testing.assert_allclose(targets[:-1], np.log(close[1:] / close[:-1])[-len(targets) + 1:])
     assert np.isnan(targets[-1])
@@ -64,3 +68,5 @@ def test_pipeline_adapter_returns_the_current_bar_row():
     restored = PipelineBarFeatures(_Pipeline(), window=5)
     restored.load_state(features.get_state())
     assert restored.pipeline.loaded == {"fitted": True} and len(restored.history["A"]) == 5
+    assert restored.get_state()["changepoint"] == features.get_state()["changepoint"]
+    assert (restored.cp_score, restored.cp_severity) == (features.cp_score, features.cp_severity) == (0.0, 0.0)  # warm-up
