@@ -45,7 +45,7 @@ def promotion_decision(
     if not loss < bar:
         return decide(False, f"loss {loss:.6g} does not beat the naive forecast's {naive_loss:.6g} (margin {naive_margin:.1%})")
     if min_tstat > -math.inf and not (tstat is not None and math.isfinite(tstat) and tstat >= min_tstat):
-        return decide(False, f"improvement over the naive forecast is not significant: t = {tstat} < {min_tstat}")
+        return decide(False, f"improvement over the naive forecast is not significant: t = {'none' if tstat is None else format(tstat, '.2f')} < {min_tstat:g}")
     if champion_loss is not None and math.isfinite(champion_loss):
         limit = champion_loss + champion_margin * abs(champion_loss)
         if loss > limit:

@@ -90,3 +90,10 @@ def test_stored_model_predicts_and_is_scored_on_a_block() -> None:
     day = prices["date"].max()
     panel = predict_panel(out["checkpoint"], pipeline.get_state(), prices, day, day)
     assert panel.height == prices.filter(pl.col("date") == day).height and math.isfinite(panel["prediction"].sum())
+
+
+def test_promotion_without_a_t_statistic_is_refused_with_a_readable_reason():
+    missing = promotion_decision(loss=0.9, naive_loss=1.0, tstat=None, min_tstat=1.0)
+    weak = promotion_decision(loss=0.9, naive_loss=1.0, tstat=0.3402517, min_tstat=1.0)
+    assert not missing.promote and "t = none < 1" in missing.reason
+    assert not weak.promote and weak.reason.endswith("t = 0.34 < 1")
