@@ -243,9 +243,25 @@ def regime_path(
     """
     if n_states < 2:
         raise ValueError(f"n_states must be >= 2, got {n_states}")
+    bench = _benchmark_returns(benchmark_prices, refit_every)
+    mapped = _map_to_trading_days(bench, dates)
+    needed = np.unique(mapped["bench_date"].drop_nulls().to_numpy())
+    path = _regime_by_trading_day(bench, needed, lookback, n_states, seed, n_iter, tol, min_obs)
+    out = mapped.join(path, on="bench_date", how="left").with_columns(
+        pl.col("regime").fill_null("Unknown"),
+        pl.when(pl.col("bench_date").is_null())
+        .then(pl.lit("no benchmark price on or before this date"))
+        .otherwise(pl.col("reason"))
+        .alias("reason"),
+    )
+    return out.select("date", "regime", "p_bull", "p_bear", "confidence", "reason").sort("date")
+
+
+def _benchmark_returns(benchmark_prices: pl.DataFrame, refit_every: str) -> pl.DataFrame:
+    """Valid benchmark closes by date with the simple return `ret` and the refit `period`."""
     if "date" not in benchmark_prices.columns or "adj_close" not in benchmark_prices.columns:
         raise ValueError(f"benchmark_prices needs columns ['date', 'adj_close']; has {benchmark_prices.columns}")
-    bench = (
+    return (
         benchmark_prices.select(pl.col("date").cast(pl.Date), pl.col("adj_close").cast(pl.Float64))
         .filter(pl.col("adj_close").is_finite() & (pl.col("adj_close") > 0))
         .unique("date", keep="last")
@@ -255,20 +271,33 @@ def regime_path(
             period=pl.col("date").dt.truncate(refit_every),
         )
     )
+
+
+def _map_to_trading_days(bench: pl.DataFrame, dates: list[date] | pl.Series | None) -> pl.DataFrame:
+    """Requested dates (default: every benchmark date) with `bench_date`, the last trading day on or before."""
     if dates is None:
         wanted = bench.select("date")
     else:
         wanted = pl.DataFrame({"date": pl.Series("date", list(dates) if not isinstance(dates, pl.Series) else dates)})
         wanted = wanted.select(pl.col("date").cast(pl.Date)).unique().sort("date")
-    mapped = wanted.join_asof(
+    return wanted.join_asof(
         bench.select(pl.col("date").alias("bench_date")), left_on="date", right_on="bench_date", strategy="backward"
     )
+
+
+def _regime_by_trading_day(
+    bench: pl.DataFrame, needed: np.ndarray, lookback: int, n_states: int, seed: int, n_iter: int, tol: float,
+    min_obs: int,
+) -> pl.DataFrame:
+    """bench_date, regime, p_bull, p_bear, reason, confidence for every benchmark day.
+
+    Only periods holding a `needed` day are fitted (refit on the period's first day, then filtered
+    forward up to its last needed day); every other day is "Unknown".
+    """
     bench_dates = bench["date"].to_numpy()
     rets = bench["ret"].to_numpy()
     periods = bench["period"].to_numpy()
-    needed = np.unique(mapped["bench_date"].drop_nulls().to_numpy())
     idx_needed = np.searchsorted(bench_dates, needed)
-
     n = bench_dates.size
     p_bull = np.full(n, np.nan)
     p_bear = np.full(n, np.nan)
@@ -285,18 +314,11 @@ def regime_path(
             if fitted is None or posterior is None:
                 reasons[block] = est.reason
                 continue
-            post = np.empty((last - start + 1, n_states))
-            post[0] = posterior
-            later = rets[start + 1 : last + 1]
-            if later.size:
-                post[1:] = _filter_forward(fitted, posterior, later * _PERCENT)
-            pb = post[:, fitted.bear].sum(axis=1)
-            pu = post[:, ~fitted.bear].sum(axis=1)
+            pu, pb = _period_probabilities(fitted, posterior, rets[start + 1 : last + 1])
             p_bear[block] = pb
             p_bull[block] = pu
             labels[block] = np.where(pu >= pb, "Bull", "Bear")
-
-    path = pl.DataFrame(
+    return pl.DataFrame(
         {
             "bench_date": bench["date"],
             "regime": pl.Series(labels.tolist(), dtype=pl.String),
@@ -305,11 +327,12 @@ def regime_path(
             "reason": pl.Series(reasons.tolist(), dtype=pl.String),
         }
     ).with_columns(confidence=pl.max_horizontal("p_bull", "p_bear"))
-    out = mapped.join(path, on="bench_date", how="left").with_columns(
-        pl.col("regime").fill_null("Unknown"),
-        pl.when(pl.col("bench_date").is_null())
-        .then(pl.lit("no benchmark price on or before this date"))
-        .otherwise(pl.col("reason"))
-        .alias("reason"),
-    )
-    return out.select("date", "regime", "p_bull", "p_bear", "confidence", "reason").sort("date")
+
+
+def _period_probabilities(fitted, posterior: np.ndarray, later: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p_bull, p_bear) on the refit day (`posterior`) and the period's `later` returns, filtered forward."""
+    post = np.empty((later.size + 1, posterior.size))
+    post[0] = posterior
+    if later.size:
+        post[1:] = _filter_forward(fitted, posterior, later * _PERCENT)
+    return post[:, ~fitted.bear].sum(axis=1), post[:, fitted.bear].sum(axis=1)
