@@ -114,20 +114,11 @@ def _add_unavailable(fig: go.Figure, row: int, text: str) -> None:
     fig.update_yaxes(visible=False, row=row, col=1)
 
 
-def build_tearsheet_figure(
-    daily: pl.DataFrame,
-    attribution: pl.DataFrame | None,
-    title: str,
-    metrics: Mapping[str, Any],
-    rolling_window: int = 63,
-    periods_per_year: int = 252,
-) -> go.Figure:
-    """The tear sheet as a Plotly figure (7 stacked rows: 6 panels + the metrics table)."""
-    frame = derive_series(_validate_daily(daily), rolling_window, periods_per_year)
-    dates = frame["date"].to_list()
+def _make_grid(rolling_window: int) -> go.Figure:
+    """Empty 7-row figure: six panels (row 5 with a secondary y axis) and the metrics table."""
     titles = list(PANEL_TITLES)
     titles[2] = f"Rolling Sharpe ({rolling_window}d)"
-    fig = _subplots.make_subplots(
+    return _subplots.make_subplots(
         rows=7,
         cols=1,
         subplot_titles=[*titles, METRICS_TITLE],
@@ -136,6 +127,9 @@ def build_tearsheet_figure(
         row_heights=[1.2, 0.8, 0.8, 1.0, 0.8, 0.9, 1.0],
     )
 
+
+def _add_performance_panels(fig: go.Figure, frame: pl.DataFrame, dates: list) -> None:
+    """Rows 1-3: equity vs benchmark, drawdown, rolling Sharpe with its zero line."""
     fig.add_trace(go.Scatter(x=dates, y=frame["equity"].to_list(), name="Strategy", line={"color": "#1f77b4"}), 1, 1)
     if "benchmark_equity" in frame.columns:
         fig.add_trace(
@@ -154,6 +148,9 @@ def build_tearsheet_figure(
     )
     fig.add_hline(y=0.0, line={"color": "#999", "width": 1}, row=3, col=1)
 
+
+def _add_monthly_heatmap(fig: go.Figure, frame: pl.DataFrame) -> None:
+    """Row 4: monthly returns in percent, years top to bottom."""
     heat = monthly_returns_table(frame)
     month_values = heat.select(pl.exclude("year") * 100.0)
     fig.add_trace(
@@ -172,6 +169,9 @@ def build_tearsheet_figure(
     )
     fig.update_yaxes(type="category", autorange="reversed", row=4, col=1)
 
+
+def _add_exposure_panel(fig: go.Figure, frame: pl.DataFrame, dates: list) -> bool:
+    """Row 5: exposures (left axis) and turnover bars (right axis); False when neither is present."""
     exposure_columns = [c for c in ("gross_exposure", "net_exposure") if c in frame.columns]
     for column, color in zip(exposure_columns, ("#9467bd", "#8c564b")):
         fig.add_trace(
@@ -183,30 +183,38 @@ def build_tearsheet_figure(
             go.Bar(x=dates, y=frame["turnover"].to_list(), name="turnover", marker={"color": "#ff7f0e"}, opacity=0.6),
             5, 1, secondary_y=True,
         )
-    if not exposure_columns and "turnover" not in frame.columns:
+    has_panel = bool(exposure_columns) or "turnover" in frame.columns
+    if not has_panel:
         _add_unavailable(fig, 5, "Exposure and turnover not available")
+    return has_panel
 
+
+def _add_attribution_panel(fig: go.Figure, attribution: pl.DataFrame | None) -> None:
+    """Row 6: total contribution per factor, largest first; a notice when there is none."""
     if attribution is None or attribution.height == 0:
         _add_unavailable(fig, 6, ATTRIBUTION_UNAVAILABLE)
-    else:
-        missing = [c for c in ("factor", "contribution") if c not in attribution.columns]
-        if missing:
-            raise ValueError(f"attribution frame is missing columns {missing}; has {attribution.columns}")
-        totals = (
-            attribution.group_by("factor")
-            .agg(pl.col("contribution").cast(pl.Float64).sum().alias("total_contribution"))
-            .sort("total_contribution", "factor", descending=[True, False])
-        )
-        fig.add_trace(
-            go.Bar(
-                x=totals["factor"].cast(pl.String).to_list(),
-                y=totals["total_contribution"].to_list(),
-                name="Factor contribution",
-                marker={"color": ["#2ca02c" if v >= 0 else "#d62728" for v in totals["total_contribution"]]},
-            ),
-            6, 1,
-        )
+        return
+    missing = [c for c in ("factor", "contribution") if c not in attribution.columns]
+    if missing:
+        raise ValueError(f"attribution frame is missing columns {missing}; has {attribution.columns}")
+    totals = (
+        attribution.group_by("factor")
+        .agg(pl.col("contribution").cast(pl.Float64).sum().alias("total_contribution"))
+        .sort("total_contribution", "factor", descending=[True, False])
+    )
+    fig.add_trace(
+        go.Bar(
+            x=totals["factor"].cast(pl.String).to_list(),
+            y=totals["total_contribution"].to_list(),
+            name="Factor contribution",
+            marker={"color": ["#2ca02c" if v >= 0 else "#d62728" for v in totals["total_contribution"]]},
+        ),
+        6, 1,
+    )
 
+
+def _add_metrics_table(fig: go.Figure, metrics: Mapping[str, Any]) -> None:
+    """Row 7: the metrics as a two-column table, in the given order."""
     metric_items = list(metrics.items()) or [("(no metrics supplied)", "")]
     fig.add_trace(
         go.Table(
@@ -219,10 +227,13 @@ def build_tearsheet_figure(
         7, 1,
     )
 
+
+def _apply_layout(fig: go.Figure, title: str, has_exposure_panel: bool) -> None:
+    """Axis titles, page title, size, legend and margins."""
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
     fig.update_yaxes(title_text="Sharpe", row=3, col=1)
-    if exposure_columns or "turnover" in frame.columns:
+    if has_exposure_panel:
         fig.update_yaxes(title_text="exposure", row=5, col=1, secondary_y=False)
         fig.update_yaxes(title_text="turnover", row=5, col=1, secondary_y=True)
     fig.update_layout(
@@ -233,6 +244,26 @@ def build_tearsheet_figure(
         margin={"l": 70, "r": 70, "t": 140, "b": 40},
         barmode="overlay",
     )
+
+
+def build_tearsheet_figure(
+    daily: pl.DataFrame,
+    attribution: pl.DataFrame | None,
+    title: str,
+    metrics: Mapping[str, Any],
+    rolling_window: int = 63,
+    periods_per_year: int = 252,
+) -> go.Figure:
+    """The tear sheet as a Plotly figure (7 stacked rows: 6 panels + the metrics table)."""
+    frame = derive_series(_validate_daily(daily), rolling_window, periods_per_year)
+    dates = frame["date"].to_list()
+    fig = _make_grid(rolling_window)
+    _add_performance_panels(fig, frame, dates)
+    _add_monthly_heatmap(fig, frame)
+    has_exposure_panel = _add_exposure_panel(fig, frame, dates)
+    _add_attribution_panel(fig, attribution)
+    _add_metrics_table(fig, metrics)
+    _apply_layout(fig, title, has_exposure_panel)
     return fig
 
 
