@@ -353,29 +353,43 @@ def _record_frame(panel: PricePanel, days: np.ndarray, tickers: np.ndarray, **va
     )
 
 
-def run_vectorized_backtest(
-    weights: pl.DataFrame, prices: pl.DataFrame | PricePanel, config: BacktestConfig = BacktestConfig()
-) -> VectorizedBacktestResult:
-    """Simulate trading to target weights with drift, costs and an execution lag (see module doc).
+@dataclass(frozen=True)
+class _Simulation:
+    """Kernel output: fills and holdings as parallel arrays, plus the (day x 7) daily book
+    (equity, cash, traded value, costs, gross, net, pre-trade equity)."""
 
-    ``weights``: long (date, ticker, weight) targets decided at each date's close.
-    ``prices``: long (date, ticker, adj_close[, volume]) or a ``PricePanel`` from
-    ``prepare_price_panel`` (pivot once, backtest many weight sets).
-    Metrics: ``compute_metrics`` of the daily equity, where the trade statistics are taken over
-    daily portfolio P&L (a weights backtest has no round trips) and ``total_trades`` is the number
-    of fills; plus ``avg_daily_turnover`` (sum |trade value| / pre-trade equity), ``annual_turnover``,
-    ``total_costs`` (money), ``cost_drag`` (annualized costs / pre-trade equity) and, against
-    ``benchmark_ticker``'s adj_close returns, ``alpha``, ``beta``, ``information_ratio``,
-    ``tracking_error`` (NaN when the benchmark is absent).
-    """
-    _validate_weights(weights)
-    panel = prices if isinstance(prices, PricePanel) else prepare_price_panel(prices)
+    fill_day: np.ndarray
+    fill_ticker: np.ndarray
+    fill_value: np.ndarray
+    fill_cost: np.ndarray
+    hold_day: np.ndarray
+    hold_ticker: np.ndarray
+    hold_weight: np.ndarray
+    daily: np.ndarray
+
+
+_DAILY_COLUMNS = ("equity", "returns", "gross_exposure", "net_exposure", "turnover", "costs", "cash_weight")
+
+
+def _execution_schedule(
+    weights: pl.DataFrame, panel: PricePanel, config: BacktestConfig
+) -> tuple[_TargetRows, np.ndarray, np.ndarray]:
+    """Target rows by execution day, each day's latest executable row (-1 before the first) and
+    the rebalance days that have one."""
+    targets = _target_rows(weights, panel, config.execution_lag)
+    target_row = np.searchsorted(targets.execution_day, np.arange(panel.dates.size), side="right") - 1
+    rebalance = _rebalance_days(panel.dates, config.rebalance) & (target_row >= 0)
+    return targets, target_row, rebalance
+
+
+def _simulate(
+    panel: PricePanel, targets: _TargetRows, target_row: np.ndarray, rebalance: np.ndarray, config: BacktestConfig
+) -> _Simulation:
+    """Run the compiled drift/trade/cost kernel over the panel and trim its output buffers."""
+    from quant_lib.backtest._kernels import simulate_target_weights  # numba: compiled on first use
+
     price = panel.adj_close
     n_days, n_tickers = price.shape
-    targets = _target_rows(weights, panel, config.execution_lag)
-    target_row = np.searchsorted(targets.execution_day, np.arange(n_days), side="right") - 1
-    rebalance = _rebalance_days(panel.dates, config.rebalance) & (target_row >= 0)
-
     has_missing = bool(np.isnan(price).any())
     tradable = ~np.isnan(price) if has_missing else np.ones((1, 1), dtype=bool)
     valuation = np.nan_to_num(_forward_fill(price), nan=0.0) if has_missing else price
@@ -387,8 +401,6 @@ def run_vectorized_backtest(
     hold_day, hold_ticker = np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.int64)
     hold_weight = np.empty(capacity)
     daily = np.zeros((n_days, 7))
-    from quant_lib.backtest._kernels import simulate_target_weights  # numba: compiled on first use
-
     n_fills, n_holds = simulate_target_weights(
         valuation,
         tradable,
@@ -407,50 +419,104 @@ def run_vectorized_backtest(
         hold_day, hold_ticker, hold_weight,
         daily,
     )
+    fills = (fill_day[:n_fills], fill_ticker[:n_fills], fill_value[:n_fills], fill_cost[:n_fills])
+    return _Simulation(*fills, hold_day[:n_holds], hold_ticker[:n_holds], hold_weight[:n_holds], daily)
 
+
+def _daily_series(daily: np.ndarray, initial_capital: float) -> dict[str, np.ndarray]:
+    """``_DAILY_COLUMNS`` plus ``pre_trade`` equity and ``cost_fraction`` (costs / pre-trade equity)."""
     equity, cash, traded, day_costs, gross, net, pre_trade = daily.T
-    previous_equity = np.concatenate(([config.initial_capital], equity[:-1]))
+    previous_equity = np.concatenate(([initial_capital], equity[:-1]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        returns = np.where(previous_equity > 0, equity / previous_equity - 1.0, 0.0)
-        turnover = np.where(pre_trade > 0, traded / pre_trade, 0.0)
-        cost_fraction = np.where(pre_trade > 0, day_costs / pre_trade, 0.0)
-        cash_weight = np.where(equity != 0, cash / equity, 0.0)
-    benchmark = np.full(n_days, np.nan)
-    if config.benchmark_ticker is not None:
-        hits = np.flatnonzero((panel.tickers == config.benchmark_ticker).to_numpy())
-        if hits.size:
-            series = price[:, hits[0]]
-            benchmark[1:] = series[1:] / _forward_fill(series[:, None])[:-1, 0] - 1.0
-    daily_frame = pl.DataFrame(
-        {
-            "date": pl.Series(panel.dates, dtype=pl.Int32).cast(pl.Date),
+        return {
             "equity": equity,
-            "returns": returns,
+            "returns": np.where(previous_equity > 0, equity / previous_equity - 1.0, 0.0),
             "gross_exposure": gross,
             "net_exposure": net,
-            "turnover": turnover,
+            "turnover": np.where(pre_trade > 0, traded / pre_trade, 0.0),
             "costs": day_costs,
-            "cash_weight": cash_weight,
+            "cash_weight": np.where(equity != 0, cash / equity, 0.0),
+            "cost_fraction": np.where(pre_trade > 0, day_costs / pre_trade, 0.0),
+            "pre_trade": pre_trade,
+        }
+
+
+def _benchmark_returns(panel: PricePanel, ticker: str | None) -> np.ndarray:
+    """Daily adj_close returns of ``ticker`` against its last known price; all NaN when absent."""
+    benchmark = np.full(panel.dates.size, np.nan)
+    if ticker is not None:
+        hits = np.flatnonzero((panel.tickers == ticker).to_numpy())
+        if hits.size:
+            series = panel.adj_close[:, hits[0]]
+            benchmark[1:] = series[1:] / _forward_fill(series[:, None])[:-1, 0] - 1.0
+    return benchmark
+
+
+def _daily_frame(panel: PricePanel, series: dict[str, np.ndarray], benchmark: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "date": pl.Series(panel.dates, dtype=pl.Int32).cast(pl.Date),
+            **{name: series[name] for name in _DAILY_COLUMNS},
             "benchmark_returns": pl.Series(benchmark).fill_nan(None),
         }
     )
-    fill_day = fill_day[:n_fills]
-    positions = _record_frame(panel, hold_day[:n_holds], hold_ticker[:n_holds], weight=hold_weight[:n_holds])
+
+
+def _position_and_trade_frames(
+    panel: PricePanel, sim: _Simulation, pre_trade: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    positions = _record_frame(panel, sim.hold_day, sim.hold_ticker, weight=sim.hold_weight)
     trades = _record_frame(
         panel,
-        fill_day,
-        fill_ticker[:n_fills],
-        trade_weight=fill_value[:n_fills] / pre_trade[fill_day],
-        trade_value=fill_value[:n_fills],
-        cost=fill_cost[:n_fills],
+        sim.fill_day,
+        sim.fill_ticker,
+        trade_weight=sim.fill_value / pre_trade[sim.fill_day],
+        trade_value=sim.fill_value,
+        cost=sim.fill_cost,
     )
+    return positions, trades
 
+
+def _backtest_metrics(
+    series: dict[str, np.ndarray], benchmark: np.ndarray, n_fills: int, config: BacktestConfig
+) -> dict[str, float]:
+    """``compute_metrics`` over daily P&L plus turnover, cost and benchmark-relative figures."""
+    equity, turnover = series["equity"], series["turnover"]
     daily_pnl = np.diff(equity, prepend=config.initial_capital)
     metrics = compute_metrics(equity, pl.DataFrame({"pnl": daily_pnl}), config.initial_capital, config.periods_per_year)
     metrics["total_trades"] = float(n_fills)
     metrics["avg_daily_turnover"] = float(turnover.mean())
     metrics["annual_turnover"] = float(turnover.mean() * config.periods_per_year)
-    metrics["total_costs"] = float(day_costs.sum())
-    metrics["cost_drag"] = float(cost_fraction.mean() * config.periods_per_year)
-    metrics.update(benchmark_relative_metrics(returns, benchmark, config.periods_per_year))
-    return VectorizedBacktestResult(daily=daily_frame, positions=positions, trades=trades, metrics=metrics)
+    metrics["total_costs"] = float(series["costs"].sum())
+    metrics["cost_drag"] = float(series["cost_fraction"].mean() * config.periods_per_year)
+    metrics.update(benchmark_relative_metrics(series["returns"], benchmark, config.periods_per_year))
+    return metrics
+
+
+def run_vectorized_backtest(
+    weights: pl.DataFrame, prices: pl.DataFrame | PricePanel, config: BacktestConfig = BacktestConfig()
+) -> VectorizedBacktestResult:
+    """Simulate trading to target weights with drift, costs and an execution lag (see module doc).
+
+    ``weights``: long (date, ticker, weight) targets decided at each date's close.
+    ``prices``: long (date, ticker, adj_close[, volume]) or a ``PricePanel`` from
+    ``prepare_price_panel`` (pivot once, backtest many weight sets).
+    Metrics: ``compute_metrics`` of the daily equity, where the trade statistics are taken over
+    daily portfolio P&L (a weights backtest has no round trips) and ``total_trades`` is the number
+    of fills; plus ``avg_daily_turnover`` (sum |trade value| / pre-trade equity), ``annual_turnover``,
+    ``total_costs`` (money), ``cost_drag`` (annualized costs / pre-trade equity) and, against
+    ``benchmark_ticker``'s adj_close returns, ``alpha``, ``beta``, ``information_ratio``,
+    ``tracking_error`` (NaN when the benchmark is absent).
+    """
+    _validate_weights(weights)
+    panel = prices if isinstance(prices, PricePanel) else prepare_price_panel(prices)
+    sim = _simulate(panel, *_execution_schedule(weights, panel, config), config)
+    series = _daily_series(sim.daily, config.initial_capital)
+    benchmark = _benchmark_returns(panel, config.benchmark_ticker)
+    positions, trades = _position_and_trade_frames(panel, sim, series["pre_trade"])
+    return VectorizedBacktestResult(
+        daily=_daily_frame(panel, series, benchmark),
+        positions=positions,
+        trades=trades,
+        metrics=_backtest_metrics(series, benchmark, sim.fill_day.size, config),
+    )
