@@ -75,6 +75,44 @@ def default_solver() -> str:
     raise PortfolioOptimizationError(f"none of {SOLVER_PREFERENCE} is installed (have {sorted(installed)})")
 
 
+
+def _weight_constraints(w, budget: str, gross_cap: float | None, long_only: bool, max_weight: float | None) -> list:
+    """Sign, budget (sum w = 1, or gross <= cap) and per-name cap constraints on `w`."""
+    constraints: list = []
+    if long_only:
+        constraints.append(w >= 0)
+        gross = cp.sum(w)
+    else:
+        gross = cp.norm1(w)
+    if budget == "eq":
+        constraints.append(cp.sum(w) == 1.0)
+        if not long_only and gross_cap is not None:
+            constraints.append(gross <= gross_cap)
+    elif budget == "leq":
+        constraints.append(gross <= gross_cap)
+    else:
+        raise ValueError(f"budget must be 'eq' or 'leq', got {budget!r}")
+    if max_weight is not None:
+        if not max_weight > 0:
+            raise ValueError(f"max_weight must be positive, got {max_weight}")
+        constraints.append(w <= max_weight if long_only else cp.abs(w) <= max_weight)
+    return constraints
+
+
+def _sector_constraints(w, n_assets: int, sector_matrix: np.ndarray | None, sector_caps: np.ndarray | None) -> list:
+    """S w <= caps (S: n_sectors x n_assets membership), or nothing without sectors."""
+    if (sector_matrix is None) != (sector_caps is None):
+        raise ValueError("sector_matrix and sector_caps must be given together")
+    if sector_matrix is None:
+        return []
+    sector_matrix = np.asarray(sector_matrix, dtype=np.float64)
+    sector_caps = np.asarray(sector_caps, dtype=np.float64).reshape(-1)
+    if sector_matrix.ndim != 2 or sector_matrix.shape[1] != n_assets:
+        raise ValueError(f"sector_matrix must be n_sectors x {n_assets}, got {sector_matrix.shape}")
+    if sector_caps.shape[0] != sector_matrix.shape[0]:
+        raise ValueError(f"sector_caps has {sector_caps.shape[0]} entries for {sector_matrix.shape[0]} sectors")
+    return [sector_matrix @ w <= sector_caps]
+
 class _QuadraticUtilityProblem:
     """max w'mu - (gamma/2) w'Sigma w over w, with the constraints fixed at construction.
 
@@ -113,44 +151,9 @@ class _QuadraticUtilityProblem:
         self.weights = cp.Variable(n_assets, name="weights")
         self.expected_returns = cp.Parameter(n_assets, name="expected_returns")
         w = self.weights
-        if n_factors is None:
-            self.cov_factor = cp.Parameter((n_assets, n_assets), name="cov_factor")
-            risk = cp.sum_squares(self.cov_factor.T @ w)
-        else:
-            self.loadings = cp.Parameter((n_assets, n_factors), name="factor_loadings")
-            self.specific_sd = cp.Parameter(n_assets, nonneg=True, name="specific_sd")
-            risk = cp.sum_squares(self.loadings.T @ w) + cp.sum_squares(cp.multiply(self.specific_sd, w))
-        objective = cp.Maximize(self.expected_returns @ w - 0.5 * risk)
-        constraints: list = []
-        if long_only:
-            constraints.append(w >= 0)
-            gross = cp.sum(w)
-        else:
-            gross = cp.norm1(w)
-        if budget == "eq":
-            constraints.append(cp.sum(w) == 1.0)
-            if not long_only and gross_cap is not None:
-                constraints.append(gross <= gross_cap)
-        elif budget == "leq":
-            constraints.append(gross <= gross_cap)
-        else:
-            raise ValueError(f"budget must be 'eq' or 'leq', got {budget!r}")
-        if max_weight is not None:
-            if not max_weight > 0:
-                raise ValueError(f"max_weight must be positive, got {max_weight}")
-            constraints.append(w <= max_weight if long_only else cp.abs(w) <= max_weight)
-        if (sector_matrix is None) != (sector_caps is None):
-            raise ValueError("sector_matrix and sector_caps must be given together")
-        if sector_matrix is not None:
-            sector_matrix = np.asarray(sector_matrix, dtype=np.float64)
-            sector_caps = np.asarray(sector_caps, dtype=np.float64).reshape(-1)
-            if sector_matrix.ndim != 2 or sector_matrix.shape[1] != n_assets:
-                raise ValueError(f"sector_matrix must be n_sectors x {n_assets}, got {sector_matrix.shape}")
-            if sector_caps.shape[0] != sector_matrix.shape[0]:
-                raise ValueError(
-                    f"sector_caps has {sector_caps.shape[0]} entries for {sector_matrix.shape[0]} sectors"
-                )
-            constraints.append(sector_matrix @ w <= sector_caps)
+        objective = cp.Maximize(self.expected_returns @ w - 0.5 * self._risk_term(n_assets, n_factors))
+        constraints = _weight_constraints(w, budget, gross_cap, long_only, max_weight)
+        constraints += _sector_constraints(w, n_assets, sector_matrix, sector_caps)
         self.betas: cp.Parameter | None = None
         if beta_band is not None:
             low, high = (float(b) for b in beta_band)
@@ -161,6 +164,16 @@ class _QuadraticUtilityProblem:
         self.problem = cp.Problem(objective, constraints)
         if not self.problem.is_dpp():
             raise AssertionError("portfolio problem is not DPP")
+
+    def _risk_term(self, n_assets: int, n_factors: int | None):
+        """w' Sigma w as ||C' w||^2 with Sigma = C C' (full), or ||B' w||^2 + ||s * w||^2 (factor model)."""
+        w = self.weights
+        if n_factors is None:
+            self.cov_factor = cp.Parameter((n_assets, n_assets), name="cov_factor")
+            return cp.sum_squares(self.cov_factor.T @ w)
+        self.loadings = cp.Parameter((n_assets, n_factors), name="factor_loadings")
+        self.specific_sd = cp.Parameter(n_assets, nonneg=True, name="specific_sd")
+        return cp.sum_squares(self.loadings.T @ w) + cp.sum_squares(cp.multiply(self.specific_sd, w))
 
     def _risk_values(
         self,
