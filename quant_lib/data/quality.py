@@ -47,73 +47,81 @@ def price_checks(
     """Blocking checks on cleaned prices: schema, OHLC logic, universe coverage, no future
     dates (in what the provider sent), drop rate. Dates on which no member has a price are
     reported as market holidays rather than coverage failures."""
+    return [
+        _prices_schema_check(prices),
+        _ohlc_logic_check(prices),
+        _universe_coverage_check(prices, membership, min_coverage),
+        _no_future_dates_check(raw_prices, today),
+        CheckOutcome(
+            "drop_rate",
+            drop_rate <= max_drop_rate,
+            f"cleaning dropped {drop_rate:.2%} of rows (limit {max_drop_rate:.0%})",
+            {"drop_rate": drop_rate, "limit": max_drop_rate},
+        ),
+    ]
+
+
+def _prices_schema_check(prices: pl.DataFrame) -> CheckOutcome:
+    """`prices` against the pandera PricesSchema (all failures collected)."""
     import pandera.errors
 
     from quant_lib.data.pandera_schemas import PricesSchema
 
-    outcomes: list[CheckOutcome] = []
     try:
         PricesSchema.validate(prices, lazy=True)
-        outcomes.append(CheckOutcome("schema", True, "prices match PricesSchema"))
+        return CheckOutcome("schema", True, "prices match PricesSchema")
     except (pandera.errors.SchemaErrors, pandera.errors.SchemaError) as err:
-        outcomes.append(CheckOutcome("schema", False, f"prices fail PricesSchema: {str(err)[:2000]}"))
+        return CheckOutcome("schema", False, f"prices fail PricesSchema: {str(err)[:2000]}")
 
+
+def _ohlc_logic_check(prices: pl.DataFrame) -> CheckOutcome:
+    """low <= min(open, close), high >= max(open, close), every price > 0."""
     bad_ohlc = prices.filter(
         (pl.col("low") > pl.min_horizontal("open", "close"))
         | (pl.col("high") < pl.max_horizontal("open", "close"))
         | (pl.min_horizontal("open", "high", "low", "close") <= 0)
     )
-    outcomes.append(
-        CheckOutcome(
-            "ohlc_logic",
-            bad_ohlc.is_empty(),
-            "low <= open, close <= high and all prices > 0"
-            if bad_ohlc.is_empty()
-            else f"{bad_ohlc.height} rows violate OHLC logic",
-            {"violations": bad_ohlc.height, "rows": _rows_markdown(bad_ohlc.select("date", "ticker", "open", "high", "low", "close"))},
-        )
+    return CheckOutcome(
+        "ohlc_logic",
+        bad_ohlc.is_empty(),
+        "low <= open, close <= high and all prices > 0"
+        if bad_ohlc.is_empty()
+        else f"{bad_ohlc.height} rows violate OHLC logic",
+        {"violations": bad_ohlc.height, "rows": _rows_markdown(bad_ohlc.select("date", "ticker", "open", "high", "low", "close"))},
     )
 
+
+def _universe_coverage_check(prices: pl.DataFrame, membership: pl.DataFrame, min_coverage: float) -> CheckOutcome:
+    """Share of members priced on each trading day >= `min_coverage` (days no member trades are holidays)."""
     coverage = coverage_by_date(prices, membership)
     trading = coverage.filter(~pl.col("market_closed"))
     holidays = coverage.filter(pl.col("market_closed")).get_column("date").to_list()
     worst = trading.sort("coverage").head(1)
     min_cov = float(worst["coverage"][0]) if worst.height else 1.0
     low_days = trading.filter(pl.col("coverage") < min_coverage)
-    outcomes.append(
-        CheckOutcome(
-            "universe_coverage",
-            low_days.is_empty(),
-            f"minimum daily coverage {min_cov:.1%} (threshold {min_coverage:.0%})"
-            + (f"; {low_days.height} days below" if low_days.height else ""),
-            {
-                "min_coverage": min_cov,
-                "days_below_threshold": _rows_markdown(low_days),
-                "market_holidays": len(holidays),
-                "missing_examples": _rows_markdown(missing_members(prices, membership)) if low_days.height else "(none)",
-            },
-        )
+    return CheckOutcome(
+        "universe_coverage",
+        low_days.is_empty(),
+        f"minimum daily coverage {min_cov:.1%} (threshold {min_coverage:.0%})"
+        + (f"; {low_days.height} days below" if low_days.height else ""),
+        {
+            "min_coverage": min_cov,
+            "days_below_threshold": _rows_markdown(low_days),
+            "market_holidays": len(holidays),
+            "missing_examples": _rows_markdown(missing_members(prices, membership)) if low_days.height else "(none)",
+        },
     )
 
+
+def _no_future_dates_check(raw_prices: pl.DataFrame, today: date) -> CheckOutcome:
+    """No row the provider sent is dated after `today`."""
     future = raw_prices.filter(pl.col("date") > today)
-    outcomes.append(
-        CheckOutcome(
-            "no_future_dates",
-            future.is_empty(),
-            f"no price dated after {today}" if future.is_empty() else f"provider sent {future.height} rows dated after {today}",
-            {"future_rows": future.height, "rows": _rows_markdown(future.select("date", "ticker", "close"))},
-        )
+    return CheckOutcome(
+        "no_future_dates",
+        future.is_empty(),
+        f"no price dated after {today}" if future.is_empty() else f"provider sent {future.height} rows dated after {today}",
+        {"future_rows": future.height, "rows": _rows_markdown(future.select("date", "ticker", "close"))},
     )
-
-    outcomes.append(
-        CheckOutcome(
-            "drop_rate",
-            drop_rate <= max_drop_rate,
-            f"cleaning dropped {drop_rate:.2%} of rows (limit {max_drop_rate:.0%})",
-            {"drop_rate": drop_rate, "limit": max_drop_rate},
-        )
-    )
-    return outcomes
 
 
 def fundamentals_checks(
